@@ -1,0 +1,1 @@
+"""scaleprobe: linear probes of object scale in CNN hidden layers."""

@@ -1,0 +1,1 @@
+"""Stage 1: annotations and images become image records with a scale ratio."""

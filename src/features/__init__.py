@@ -1,0 +1,1 @@
+"""Stage 2: backbones turn image records into cached (N, d) feature matrices."""

@@ -1,0 +1,1 @@
+"""Stage 5: tables and figures read back from MLflow runs."""

@@ -1,0 +1,1 @@
+"""Stage 4: the only package that talks to MLflow."""
