@@ -1,0 +1,216 @@
+"""Entry point: ``python -m src.run`` composes conf/ and runs one probe job.
+
+It only wires the stages: validate -> records -> features -> probes -> MLflow.
+``run(cfg)`` works without ``@hydra.main`` (tests call it with a composed config).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from src.config import validate_config
+from src.data.records import ImageRecord
+from src.data.sources import load_class_records
+from src.errors import ScaleprobeError
+from src.features.backbones import build_backbone, resolve_weights
+from src.features.cache import FeatureCache
+from src.features.checksums import sha256_file
+from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
+from src.features.layers import resolve_layer
+from src.probes.metrics import summarize
+from src.probes.protocol import PairResult, evaluate_pair
+from src.tracking.callbacks import PARENT_RUN_ENV
+from src.tracking.mlflow_runs import (
+    check_reachable,
+    create_parent_run,
+    end_run,
+    log_child_run,
+    tracking_target,
+)
+
+__all__ = ["main", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+def _class_features(
+    cfg: DictConfig, records: Mapping[str, list[ImageRecord]]
+) -> tuple[dict[str, np.ndarray], dict[str, str], str]:
+    """Features of ``cfg.layer`` per class (from the cache, extracting only misses)."""
+    backbone = cfg.backbone
+    source = resolve_weights(
+        backbone.name,
+        backbone.weights,
+        weights_path=backbone.weights_path,
+        require_weights=backbone.require_weights,
+    )
+    node = resolve_layer(backbone.name, cfg.layer.name)
+    extra = [resolve_layer(backbone.name, name) for name in cfg.extract.extra_layers]
+    nodes = list(dict.fromkeys([node, *extra]))
+    settings = ExtractionSettings(
+        batch_size=cfg.extract.batch_size,
+        num_workers=cfg.extract.num_workers,
+        accelerator=cfg.extract.accelerator,
+        devices=cfg.extract.devices,
+        precision=str(cfg.extract.precision),
+        channels_last=cfg.extract.channels_last,
+        progress=cfg.extract.progress,
+    )
+    transform = bool(backbone.transform_input) and source.path is not None
+    features, keys = {}, {}
+    for class_id, class_records in records.items():
+        entries = ensure_features(
+            FeatureCache(cfg.paths.cache_dir),
+            backbone=backbone.name,
+            weights=source.label,
+            weights_sha256=source.sha256,
+            build_model=lambda: build_backbone(backbone.name, source, transform_input=transform),
+            nodes=nodes,
+            records=class_records,
+            preprocessing=Preprocessing(size=backbone.input_size),
+            settings=settings,
+        )
+        entry = entries[node]
+        if entry.image_ids != [r.image_id for r in class_records]:
+            raise ScaleprobeError(
+                f"cache entry {entry.path} does not match the images of {class_id}"
+            )
+        features[class_id] = np.asarray(entry.features)
+        keys[class_id] = entry.key
+    return features, keys, source.label
+
+
+def _provenance() -> dict[str, str]:
+    """Git commit and lockfile hash, so a run says exactly what code made it."""
+    tags = {}
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],  # noqa: S607 (git from PATH is intended)
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        tags["scaleprobe.git_commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if Path("uv.lock").is_file():
+        tags["scaleprobe.uv_lock_sha256"] = sha256_file("uv.lock")
+    return tags
+
+
+def _summary(result: PairResult) -> dict[str, float]:
+    """Mean, std and 95% CI half-width of every per-split metric."""
+    out: dict[str, float] = {}
+    for name, values in result.metrics().items():
+        stats = summarize(values)
+        out[name] = stats["mean"]
+        out[f"{name}_std"] = stats["std"]
+        out[f"{name}_ci95"] = stats["ci95"]
+    return out
+
+
+def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
+    """Run one probe job and log it as a child MLflow run; return the mean metrics.
+
+    Without ``parent_run_id`` (a single run, not a sweep) the parent is
+    created here, after all the work succeeded, so a failed run logs nothing.
+    """
+    validate_config(cfg)
+    target = tracking_target(cfg.tracking)
+    check_reachable(target)
+    train_class, test_class = cfg.pair.train_class, cfg.pair.test_class
+    records = load_class_records(
+        OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
+    )
+    features, keys, weights = _class_features(cfg, records)
+
+    def ratios(class_id: str) -> np.ndarray:
+        return np.array([r.ratio for r in records[class_id]])
+
+    (result,) = evaluate_pair(
+        features[train_class],
+        ratios(train_class),
+        features[test_class],
+        ratios(test_class),
+        alphas=[float(cfg.alpha)],
+        same_class=train_class == test_class,
+        n_splits=cfg.n_splits,
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
+        seed=cfg.seed,
+        train_class=train_class,
+        test_class=test_class,
+    )
+    summary = _summary(result)
+    params = {
+        "backbone": cfg.backbone.name,
+        "layer": cfg.layer.name,
+        "pair": cfg.pair.name,
+        "train_class": train_class,
+        "test_class": test_class,
+        "alpha": cfg.alpha,
+        "seed": cfg.seed,
+        "n_splits": cfg.n_splits,
+        "n_train": cfg.n_train,
+        "n_test": cfg.n_test,
+        "weights": weights,
+        "feature_dim": features[train_class].shape[1],
+        "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
+        "data": cfg.data.name,
+    }
+    own_parent = parent_run_id is None
+    if own_parent:
+        parent_run_id = create_parent_run(target, "run", tags=_provenance())
+    log_child_run(
+        target,
+        parent_run_id,
+        f"{cfg.pair.name} alpha={cfg.alpha}",
+        params=params,
+        per_split=result.metrics(),
+        scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95"))},
+        arrays={"coef": result.coef, "coef_test": result.coef_test},
+        tags=_provenance(),
+        texts={"config.yaml": OmegaConf.to_yaml(cfg, resolve=True)},
+    )
+    if own_parent:
+        end_run(target, parent_run_id)
+    logger.info(
+        "%s alpha=%s: r2_test=%.3f±%.3f nnz=%.0f angle_deg=%.1f (shuffled r2_test=%.3f, "
+        "angle_deg=%.1f)",
+        cfg.pair.name,
+        cfg.alpha,
+        summary["r2_test"],
+        summary["r2_test_std"],
+        summary["nnz"],
+        summary["angle_deg"],
+        summary["r2_test_shuffled"],
+        summary["angle_deg_shuffled"],
+    )
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Hydra entry: run the job, turning a user mistake into one line and exit code 1."""
+    parent_run_id = os.environ.get(PARENT_RUN_ENV)
+    try:
+        return run(cfg, parent_run_id=parent_run_id)["r2_test"]
+    except ScaleprobeError as error:
+        if parent_run_id is not None:
+            end_run(tracking_target(cfg.tracking), parent_run_id, "FAILED", error=str(error))
+        sys.stderr.write(f"error: {error}\n")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

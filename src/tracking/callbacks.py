@@ -1,0 +1,60 @@
+"""Hydra callback that owns a sweep's MLflow parent run.
+
+The parent (and the sqlite store and experiment behind it) is created once in
+the launching process before any job starts, so parallel jobs never race to
+create the database; jobs find its id in ``SCALEPROBE_PARENT_RUN_ID``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from src.errors import ScaleprobeError
+from src.tracking.mlflow_runs import create_parent_run, end_run, tracking_target
+
+__all__ = ["PARENT_RUN_ENV", "MlflowSweepCallback"]
+
+logger = logging.getLogger(__name__)
+
+PARENT_RUN_ENV = "SCALEPROBE_PARENT_RUN_ID"
+
+
+class MlflowSweepCallback(Callback):
+    """Create the parent run on multirun start; close it on multirun end."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Create the sweep's parent run before the launcher starts any job."""
+        from src.config import validate_config
+
+        try:
+            validate_config(config)
+            target = tracking_target(config.tracking)
+            overrides = " ".join(config.hydra.overrides.task)
+            run_id = create_parent_run(
+                target,
+                run_name=f"sweep {overrides}".strip(),
+                tags={"scaleprobe.overrides": overrides},
+            )
+        except ScaleprobeError as error:
+            sys.stderr.write(f"error: {error}\n")
+            raise SystemExit(1) from None
+        os.environ[PARENT_RUN_ENV] = run_id
+        logger.info("MLflow parent run %s at %s", run_id, target.uri)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Close the parent: FINISHED when every child finished, else FAILED."""
+        run_id = os.environ.pop(PARENT_RUN_ENV, None)
+        if run_id is None:
+            return
+        target = tracking_target(config.tracking)
+        from src.tracking.mlflow_runs import child_statuses
+
+        statuses = child_statuses(target, run_id)
+        ok = bool(statuses) and all(s == "FINISHED" for s in statuses)
+        end_run(target, run_id, "FINISHED" if ok else "FAILED")

@@ -1,0 +1,194 @@
+"""MLflow runs of a sweep: one parent per invocation, one child per job.
+
+Everything is logged through ``MlflowClient`` with explicit run ids, so no
+process-global "active run" leaks between Hydra jobs, and each child is
+logged in a few batched calls: it is FINISHED only once every value is in.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src.errors import ScaleprobeError
+
+__all__ = [
+    "TrackingTarget",
+    "check_reachable",
+    "child_statuses",
+    "create_parent_run",
+    "end_run",
+    "get_experiment_id",
+    "log_child_run",
+    "metric_history",
+    "tracking_target",
+]
+
+logger = logging.getLogger(__name__)
+
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
+
+
+@dataclass(frozen=True)
+class TrackingTarget:
+    """Where runs go: a tracking URI, an experiment name and (local stores) an artifact root."""
+
+    uri: str
+    experiment: str = "scaleprobe"
+    artifact_location: str | None = None
+
+    @property
+    def is_remote(self) -> bool:
+        """True for an ``http(s)://`` tracking server."""
+        return self.uri.startswith(("http://", "https://"))
+
+
+def _client(target: TrackingTarget) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=target.uri)
+
+
+def check_reachable(target: TrackingTarget, timeout: float = 10.0) -> None:
+    """Fail fast, before any extraction, when a tracking server does not answer."""
+    if target.is_remote:
+        url = target.uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http(s) only)
+                response.read()
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ScaleprobeError(
+                f"MLflow tracking server {target.uri} does not answer ({reason}); start it "
+                "(README, 'Team tracking') or use tracking=local"
+            ) from None
+    elif target.uri.startswith("sqlite:///"):
+        db = Path(target.uri.removeprefix("sqlite:///"))
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ScaleprobeError(
+                f"tracking.uri={target.uri!r}: cannot create {db.parent}: {error.strerror}"
+            ) from None
+
+
+def get_experiment_id(target: TrackingTarget) -> str:
+    """Return the experiment's id, creating it (with its artifact root) if needed."""
+    check_reachable(target)
+    client = _client(target)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if target.artifact_location and "://" not in target.artifact_location:
+        location = Path(target.artifact_location).resolve().as_uri()
+    elif target.artifact_location:
+        location = target.artifact_location
+    return client.create_experiment(target.experiment, artifact_location=location)
+
+
+def create_parent_run(target: TrackingTarget, run_name: str, tags: Mapping[str, str]) -> str:
+    """Create the sweep's parent run (RUNNING) and return its id."""
+    client = _client(target)
+    run = client.create_run(
+        get_experiment_id(target), run_name=run_name, tags={**tags, "scaleprobe.role": "sweep"}
+    )
+    return run.info.run_id
+
+
+def end_run(target: TrackingTarget, run_id: str, status: str = "FINISHED", **tags: str) -> None:
+    """Close a run with ``status`` (FINISHED, FAILED or KILLED), tagging why."""
+    client = _client(target)
+    for key, value in tags.items():
+        client.set_tag(run_id, f"scaleprobe.{key}", value)
+    client.set_terminated(run_id, status=status)
+
+
+def metric_history(name: str, values: np.ndarray, timestamp: int) -> list[Any]:
+    """Per-split values at steps 0..n-1, then their mean at step n (what tables show)."""
+    from mlflow.entities import Metric
+
+    points = [Metric(name, float(v), timestamp, step) for step, v in enumerate(values)]
+    points.append(Metric(name, float(np.mean(values)), timestamp, len(values)))
+    return points
+
+
+def log_child_run(
+    target: TrackingTarget,
+    parent_run_id: str,
+    run_name: str,
+    *,
+    params: Mapping[str, Any],
+    per_split: Mapping[str, np.ndarray],
+    scalars: Mapping[str, float],
+    arrays: Mapping[str, np.ndarray],
+    tags: Mapping[str, str],
+    texts: Mapping[str, str] | None = None,
+) -> str:
+    """Log one job as a child of ``parent_run_id`` and return the child's id.
+
+    ``per_split`` become metric histories (mean last), ``scalars`` single
+    metrics, ``arrays`` ``.npy`` artifacts, ``texts`` text artifacts. The run
+    is marked FAILED if any call fails, so no child looks finished while
+    missing values.
+    """
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = _client(target)
+    run = client.create_run(
+        get_experiment_id(target),
+        run_name=run_name,
+        tags={**tags, PARENT_TAG: parent_run_id, "scaleprobe.role": "job"},
+    )
+    run_id = run.info.run_id
+    try:
+        now = int(time.time() * 1000)
+        metrics = [p for name, v in per_split.items() for p in metric_history(name, v, now)]
+        metrics += [Metric(name, float(v), now, 0) for name, v in scalars.items()]
+        client.log_batch(
+            run_id,
+            metrics=metrics,
+            params=[Param(k, str(v)) for k, v in params.items()],
+            tags=[RunTag("scaleprobe.n_metrics", str(len(metrics)))],
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, array in arrays.items():
+                np.save(Path(tmp) / f"{name}.npy", np.asarray(array), allow_pickle=False)
+            for name, text in (texts or {}).items():
+                (Path(tmp) / name).write_text(text)
+            client.log_artifacts(run_id, tmp)
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def tracking_target(tracking: Any) -> TrackingTarget:
+    """Build a :class:`TrackingTarget` from the ``tracking`` config node (or a mapping)."""
+    return TrackingTarget(
+        uri=str(tracking["uri"]),
+        experiment=str(tracking["experiment"]),
+        artifact_location=tracking.get("artifact_location"),
+    )
+
+
+def child_statuses(target: TrackingTarget, parent_run_id: str) -> list[str]:
+    """Statuses of the children of ``parent_run_id``."""
+    client = _client(target)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    )
+    return [run.info.status for run in runs]
