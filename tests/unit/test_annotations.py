@@ -74,8 +74,8 @@ def test_parse_flags_and_float_coordinates(tmp_path: Path) -> None:
     )
     ann = parse_voc_xml(_write(tmp_path / "a.xml", _voc_xml(objects=objects)))
     car, bird = ann.objects
-    assert car.truncated and car.difficult
-    assert not bird.truncated and not bird.difficult
+    assert (car.truncated, car.difficult) == (True, True)
+    assert (bird.truncated, bird.difficult) == (False, False)
     assert bird.box == Box(1.5, 2.0, 3.25, 4.0)
 
 

@@ -206,9 +206,9 @@ def test_load_imagenet_malformed_xml_names_file(tmp_path: Path) -> None:
 
 def test_load_imagenet_missing_dirs(tmp_path: Path) -> None:
     images, xmls = _ilsvrc(tmp_path)
-    with pytest.raises(ScaleprobeError, match="images_dir .*nowhere"):
+    with pytest.raises(ScaleprobeError, match=r"images_dir .*nowhere"):
         load_imagenet_records(tmp_path / "nowhere", [BIRD], annotations_dir=xmls)
-    with pytest.raises(ScaleprobeError, match="annotations_dir .*nowhere"):
+    with pytest.raises(ScaleprobeError, match=r"annotations_dir .*nowhere"):
         load_imagenet_records(images, [BIRD], annotations_dir=tmp_path / "nowhere")
     with pytest.raises(ScaleprobeError) as info:
         load_imagenet_records(images, [BIRD, "n04037443"], annotations_dir=xmls)
@@ -287,7 +287,7 @@ def test_load_imagenet_csv_box_outside_image_names_csv(tmp_path: Path) -> None:
     with pytest.raises(ScaleprobeError, match="outside the 20x20 image") as info:
         load_imagenet_records(tmp_path / "train", [BIRD], annotations_csv=csv)
     assert str(csv) in str(info.value)
-    with pytest.raises(ScaleprobeError, match="annotations_csv .*missing.csv"):
+    with pytest.raises(ScaleprobeError, match=r"annotations_csv .*missing\.csv"):
         load_imagenet_records(tmp_path / "train", [BIRD], annotations_csv=tmp_path / "missing.csv")
 
 
@@ -386,10 +386,10 @@ def test_load_voc_errors(tmp_path: Path) -> None:
         load_voc_records(root, ["cat"])
     with pytest.raises(ScaleprobeError, match="include_difficult='yes'"):
         load_voc_records(root, ["bird"], include_difficult="yes")  # type: ignore[arg-type]
-    with pytest.raises(ScaleprobeError, match="VOC root .*VOC2007"):
+    with pytest.raises(ScaleprobeError, match=r"VOC root .*VOC2007"):
         load_voc_records(tmp_path / "VOC2007", ["bird"])
     (root / "Annotations").rename(root / "annotations_old")
-    with pytest.raises(ScaleprobeError, match="VOC Annotations directory .*Annotations"):
+    with pytest.raises(ScaleprobeError, match=r"VOC Annotations directory .*Annotations"):
         load_voc_records(root, ["bird"])
 
 
