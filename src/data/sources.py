@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,8 +11,6 @@ from src.errors import ScaleprobeError
 
 __all__ = ["load_class_records"]
 
-logger = logging.getLogger(__name__)
-
 
 def load_class_records(
     data: Mapping[str, Any], classes: Sequence[str]
@@ -21,8 +18,8 @@ def load_class_records(
     """Return ``{class: records}`` for ``classes`` (unique, in order) from data config ``data``.
 
     The synthetic set is generated on first use, then read back through the
-    same ILSVRC loader as real ImageNet data. What each rule kept and dropped
-    is logged per class.
+    same ILSVRC loader as real ImageNet data; the loaders log what each rule
+    kept and dropped per class.
     """
     wanted = list(dict.fromkeys(classes))
     name = data["name"]
@@ -31,7 +28,7 @@ def load_class_records(
             data["root"], n_per_class=int(data["n_per_class"]), seed=int(data["generator_seed"])
         )
     if name in ("synthetic", "imagenet"):
-        records, counts = load_imagenet_records(
+        records, _ = load_imagenet_records(
             data["images_dir"],
             wanted,
             annotations_dir=None if data.get("annotations_csv") else data["annotations_dir"],
@@ -39,7 +36,7 @@ def load_class_records(
             policy=data["policy"],
         )
     elif name == "voc":
-        records, counts = load_voc_records(
+        records, _ = load_voc_records(
             data["root"],
             wanted,
             policy=data["policy"],
@@ -50,8 +47,6 @@ def load_class_records(
         raise ScaleprobeError(
             f"data.name={name!r} is not allowed; choose from synthetic, imagenet, voc"
         )
-    for class_id, count in counts.items():
-        logger.info("data %s, class %s: %s", name, class_id, count.as_dict())
     by_class: dict[str, list[ImageRecord]] = {c: [] for c in wanted}
     for record in records:
         by_class[record.class_id].append(record)

@@ -8,11 +8,13 @@ rows keep the records' order whatever the sampler does.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import lightning
 import lightning.pytorch as pl
 import numpy as np
 import torch
@@ -24,6 +26,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
 from src.features.cache import CacheEntry, FeatureCache, entry_key, hash_images
+from src.features.layers import feature_dims
 
 __all__ = [
     "ExtractionSettings",
@@ -162,6 +165,9 @@ def extract_to_arrays(
         pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
     )
+    # Lightning's banner lines (GPU available, tips) drown the run's own log.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     trainer = pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
@@ -176,37 +182,13 @@ def extract_to_arrays(
     trainer.predict(module, dataloaders=loader, return_predictions=False)
 
 
-def _key_fields(
-    backbone: str,
-    weights: str,
-    weights_sha256: str,
-    node: str,
-    preprocessing: Preprocessing,
-    images_sha256: str,
-    n_images: int,
-    precision: str,
-) -> dict[str, Any]:
-    return {
-        "format": CACHE_FORMAT,
-        "backbone": backbone,
-        "weights": weights,
-        "weights_sha256": weights_sha256,
-        "node": node,
-        "pooling": "spatial-mean",
-        "preprocessing": asdict(preprocessing),
-        "images_sha256": images_sha256,
-        "n_images": n_images,
-        "precision": precision,
-    }
-
-
 def ensure_features(
     cache: FeatureCache,
     *,
     backbone: str,
     weights: str,
     weights_sha256: str,
-    build_model: Any,
+    build_model: Callable[[], nn.Module],
     nodes: Sequence[str],
     records: Sequence[ImageRecord],
     preprocessing: Preprocessing,
@@ -214,100 +196,57 @@ def ensure_features(
 ) -> dict[str, CacheEntry]:
     """Return one cache entry per node for ``records``, extracting only what is missing.
 
-    All missing nodes are extracted in one pass. ``build_model`` is a
-    zero-argument callable, called only when something must be extracted.
-    Parallel callers wait on each entry's lock and then reuse what the first
-    one wrote.
+    All missing nodes are extracted in one pass. ``build_model`` is called
+    only when something must be extracted. Parallel callers wait on each
+    entry's lock and then reuse what the first one wrote.
     """
-    images_sha256 = hash_images(records)
-    keys = {
-        node: entry_key(
-            _key_fields(
-                backbone,
-                weights,
-                weights_sha256,
-                node,
-                preprocessing,
-                images_sha256,
-                len(records),
-                settings.precision,
-            )
-        )
-        for node in nodes
+    shared = {
+        "format": CACHE_FORMAT,
+        "backbone": backbone,
+        "weights": weights,
+        "weights_sha256": weights_sha256,
+        "pooling": "spatial-mean",
+        "preprocessing": asdict(preprocessing),
+        "images_sha256": hash_images(records),
+        "n_images": len(records),
+        "precision": settings.precision,
     }
-    entries = {node: cache.load(key) for node, key in keys.items()}
-    missing = [node for node, entry in entries.items() if entry is None]
-    if not missing:
-        return entries  # type: ignore[return-value]
-    with ExitStack() as locks:
-        for node in sorted(missing, key=keys.get):
-            locks.enter_context(cache.lock(keys[node]))
-        entries.update({node: cache.load(keys[node]) for node in missing})
-        missing = [node for node in missing if entries[node] is None]
-        if missing:
-            _extract_entries(
-                cache,
-                keys,
-                missing,
-                build_model,
-                records,
-                preprocessing,
-                settings,
-                backbone=backbone,
-                weights=weights,
-                weights_sha256=weights_sha256,
-                images_sha256=images_sha256,
-            )
+    fields = {node: {**shared, "node": node} for node in nodes}
+    keys = {node: entry_key(fields[node]) for node in nodes}
+    entries = {node: cache.load(keys[node]) for node in nodes}
+    missing = [node for node in nodes if entries[node] is None]
+    if missing:
+        with ExitStack() as locks:
+            for node in sorted(missing, key=keys.__getitem__):
+                locks.enter_context(cache.lock(keys[node]))
             entries.update({node: cache.load(keys[node]) for node in missing})
-    return entries  # type: ignore[return-value]
-
-
-def _extract_entries(
-    cache: FeatureCache,
-    keys: dict[str, str],
-    missing: list[str],
-    build_model: Any,
-    records: Sequence[ImageRecord],
-    preprocessing: Preprocessing,
-    settings: ExtractionSettings,
-    **identity: str,
-) -> None:
-    model = build_model()
-    from src.features.layers import feature_dims
-
-    dims = feature_dims(model, missing, preprocessing.size)
-    class_ids = sorted({r.class_id for r in records})
-    logger.info(
-        "extracting %s of %s (%s) for %d images of %s",
-        ", ".join(missing),
-        identity["backbone"],
-        identity["weights"],
-        len(records),
-        ", ".join(class_ids),
-    )
-    with ExitStack() as writers:
-        arrays = {
-            node: writers.enter_context(cache.writer(keys[node], records, dims[node]))
-            for node in missing
-        }
-        for node, array in arrays.items():
-            meta = _key_fields(
-                identity["backbone"],
-                identity["weights"],
-                identity["weights_sha256"],
-                node,
-                preprocessing,
-                identity["images_sha256"],
-                len(records),
-                settings.precision,
-            )
-            meta.update(
-                key=keys[node],
-                feature_dim=dims[node],
-                class_ids=class_ids,
-                torch=torch.__version__,
-                lightning=pl.__version__ if hasattr(pl, "__version__") else "",
-                device=settings.accelerator,
-            )
-            cache.write_meta(array, meta)
-        extract_to_arrays(model, records, arrays, preprocessing, settings)
+            missing = [node for node in missing if entries[node] is None]
+            if missing:
+                model = build_model()
+                dims = feature_dims(model, missing, preprocessing.size)
+                logger.info(
+                    "extracting %s of %s (weights=%s) for %d images of %s",
+                    ", ".join(missing),
+                    backbone,
+                    weights,
+                    len(records),
+                    ", ".join(sorted({r.class_id for r in records})),
+                )
+                with ExitStack() as writers:
+                    arrays = {}
+                    for node in missing:
+                        array = writers.enter_context(cache.writer(keys[node], records, dims[node]))
+                        cache.write_meta(
+                            array,
+                            {
+                                **fields[node],
+                                "key": keys[node],
+                                "feature_dim": dims[node],
+                                "torch": torch.__version__,
+                                "lightning": lightning.__version__,
+                            },
+                        )
+                        arrays[node] = array
+                    extract_to_arrays(model, records, arrays, preprocessing, settings)
+                entries.update({node: cache.load(keys[node]) for node in missing})
+    return {node: entry for node, entry in entries.items() if entry is not None}
