@@ -43,6 +43,8 @@ __all__ = [
 # Relative KKT violation above which a LARS solution is refitted by coordinate
 # descent (LARS solutions are exact up to rounding, ~1e-10 in practice).
 _KKT_RTOL = 1e-6
+# Interpolated LARS coefficients this small relative to the largest are zero.
+_ZERO_RTOL = 1e-12
 
 
 def standardization(X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -221,6 +223,11 @@ def _lars_at(Xs: np.ndarray, yc: np.ndarray, alphas: np.ndarray, max_steps: int)
             hi, lo = knots[j - 1], knots[j]
             t = 0.0 if hi == lo else (hi - a) / (hi - lo)
             out[i] = (1.0 - t) * path[:, j - 1] + t * path[:, j]
+    # A coefficient dropped from the active set reaches its knot as rounding
+    # residue (~1e-20) instead of 0; left in, it counts as active with an
+    # arbitrary sign. Zero such residues.
+    tiny = _ZERO_RTOL * np.abs(out).max(axis=1, keepdims=True)
+    out[np.abs(out) <= tiny] = 0.0
     return out
 
 
