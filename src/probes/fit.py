@@ -28,6 +28,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.linear_model import Lasso, LinearRegression, lars_path, lasso_path
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
+from threadpoolctl import threadpool_limits
 
 from src.errors import ScaleprobeError
 from src.probes._validation import check_alpha, check_alphas
@@ -43,6 +44,11 @@ __all__ = [
 # Relative KKT violation above which a LARS solution is refitted by coordinate
 # descent (LARS solutions are exact up to rounding, ~1e-10 in practice).
 _KKT_RTOL = 1e-6
+# Probe problems are small (hundreds of rows): BLAS threads only add
+# synchronization, and on a loaded 2-core machine two OpenBLAS threads made a
+# 220 x 1280 least-squares solve ~80x slower than one. Solves run with one
+# BLAS thread (threadpoolctl is a scikit-learn dependency).
+_BLAS_THREADS = 1
 # Interpolated LARS coefficients this small relative to the largest are zero.
 _ZERO_RTOL = 1e-12
 
@@ -160,10 +166,11 @@ class ScaleProbe(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         self.mean_, self.scale_ = standardization(X)
         Xs = (X - self.mean_) / self.scale_
-        if alpha == 0:
-            model = LinearRegression().fit(Xs, y)
-        else:
-            model = Lasso(alpha=alpha, max_iter=max_iter, tol=tol).fit(Xs, y)
+        with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"):
+            if alpha == 0:
+                model = LinearRegression().fit(Xs, y)
+            else:
+                model = Lasso(alpha=alpha, max_iter=max_iter, tol=tol).fit(Xs, y)
         self.coef_ = np.asarray(model.coef_, dtype=float).copy()
         self.intercept_ = float(model.intercept_)
         self.n_nonzero_ = int(np.count_nonzero(self.coef_))
@@ -358,6 +365,13 @@ def fit_alpha_grid(
             f"Y with shape {Y.shape!r} does not match X with {X.shape[0]} rows; "
             "pass one target value per row, shape (n_samples,) or (n_samples, n_targets)"
         )
+    with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"):
+        return _fit_alpha_grid(X, Y, alphas, solver, max_iter, tol)
+
+
+def _fit_alpha_grid(
+    X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, solver: str, max_iter: int, tol: float
+) -> AlphaGridFit:
     mean, scale = standardization(X)
     Xs = (X - mean) / scale
     y_mean = Y.mean(axis=0)

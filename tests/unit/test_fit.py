@@ -1,0 +1,161 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import src.probes.fit as fit_module
+from src.errors import ScaleprobeError
+from src.probes.fit import ScaleProbe, fit_alpha_grid, lasso_path_coefs, standardization
+from src.probes.geometry import cosine
+
+
+def _planted(n=200, d=50, k=5, noise=0.01, seed=0):
+    """Features with shifted means and unequal scales, a sparse planted direction."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)) * rng.uniform(0.5, 3.0, size=d) + rng.uniform(-5, 5, size=d)
+    w = np.zeros(d)
+    w[rng.choice(d, k, replace=False)] = rng.choice([-1.0, 1.0], k) * rng.uniform(0.5, 1.0, k)
+    y = 0.5 + 0.05 * (X - X.mean(0)) @ w + noise * rng.normal(size=n)
+    return X, y, w
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-3])
+def test_recovers_planted_direction(alpha):
+    X, y, w = _planted(n=400)
+    probe = ScaleProbe(alpha).fit(X[:200], y[:200])
+    assert cosine(probe.coef_ / probe.scale_, w) > 0.99
+    assert probe.score(X[:200], y[:200]) > 0.98
+    assert probe.score(X[200:], y[200:]) > 0.98
+    assert probe.coef_.shape == (50,)
+    if alpha > 0:
+        # the Lasso keeps the planted maps and drops most of the others
+        assert set(np.flatnonzero(w)) <= set(np.flatnonzero(probe.coef_))
+        assert probe.n_nonzero_ < 25
+    else:
+        assert probe.n_nonzero_ == 50
+
+
+def test_standardization_statistics_come_from_fit_data_only():
+    X, y, _ = _planted()
+    probe = ScaleProbe(1e-3).fit(X[:100], y[:100])
+    np.testing.assert_allclose(probe.mean_, X[:100].mean(0))
+    np.testing.assert_allclose(probe.scale_, X[:100].std(0))
+    X_new = X[100:] * 1e6
+    expected = ((X_new - probe.mean_) / probe.scale_) @ probe.coef_ + probe.intercept_
+    np.testing.assert_allclose(probe.predict(X_new), expected)
+    fit = fit_alpha_grid(X[:100], y[:100], [0.0, 1e-3])
+    np.testing.assert_allclose(fit.mean, probe.mean_)
+    np.testing.assert_allclose(fit.scale, probe.scale_)
+
+
+def test_constant_column_gets_scale_one_and_zero_coef():
+    X, y, _ = _planted()
+    X[:, 3] = 0.1
+    mean, scale = standardization(X)
+    assert scale[3] == 1.0
+    assert np.all((X[:, 3] - mean[3]) == 0)
+    for alpha in (0.0, 1e-3):
+        probe = ScaleProbe(alpha).fit(X, y)
+        assert np.all(np.isfinite(probe.coef_))
+        assert abs(probe.coef_[3]) < 1e-12
+
+
+def test_ols_underdetermined_is_min_norm():
+    X, y, _ = _planted(n=30, d=80)
+    probe = ScaleProbe(0.0).fit(X, y)
+    mean, scale = X.mean(0), X.std(0)
+    Xc = (X - mean) / scale
+    Xc = Xc - Xc.mean(0)
+    expected = np.linalg.pinv(Xc) @ (y - y.mean())
+    np.testing.assert_allclose(probe.coef_, expected, atol=1e-8)
+    assert probe.score(X, y) == pytest.approx(1.0, abs=1e-9)
+    grid = fit_alpha_grid(X, y, [0.0])
+    np.testing.assert_allclose(grid.coef[0, 0], expected, atol=1e-8)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf"), "0.1", None, True])
+def test_alpha_validation(alpha):
+    X, y, _ = _planted(n=20, d=5)
+    with pytest.raises(ScaleprobeError, match="alpha="):
+        ScaleProbe(alpha).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"), [({"max_iter": 0}, "max_iter=0"), ({"tol": -1.0}, "tol=")]
+)
+def test_solver_param_validation(kw, match):
+    X, y, _ = _planted(n=20, d=5)
+    with pytest.raises(ScaleprobeError, match=match):
+        ScaleProbe(0.1, **kw).fit(X, y)
+
+
+def test_estimator_protocol():
+    probe = ScaleProbe(0.01, tol=1e-6)
+    assert clone(probe).get_params() == {"alpha": 0.01, "max_iter": 10_000, "tol": 1e-6}
+    with pytest.raises(NotFittedError):
+        probe.predict(np.zeros((2, 5)))
+    X, y, _ = _planted(n=20, d=5)
+    assert probe.fit(X, y) is probe
+    assert probe.n_features_in_ == 5
+    with pytest.raises(ValueError, match="features"):
+        probe.predict(np.zeros((2, 4)))
+
+
+def test_lasso_path_coefs_equal_separate_fits():
+    X, y, _ = _planted(n=60, d=120, noise=0.05)
+    alphas = [1e-3, 0.0, 1e-2, 3e-4, 3e-3]  # unordered, with a least-squares entry
+    coefs, intercepts = lasso_path_coefs(
+        X, y, alphas, tol=1e-12, max_iter=100_000, return_intercepts=True
+    )
+    assert coefs.shape == (5, 120)
+    np.testing.assert_array_equal(
+        coefs, lasso_path_coefs(X, y, alphas, tol=1e-12, max_iter=100_000)
+    )
+    for i, alpha in enumerate(alphas):
+        probe = ScaleProbe(alpha, tol=1e-12, max_iter=100_000).fit(X, y)
+        np.testing.assert_allclose(coefs[i], probe.coef_, atol=1e-6)
+        assert intercepts[i] == pytest.approx(probe.intercept_, abs=1e-6)
+    # larger alpha, sparser probe
+    nnz = np.count_nonzero(coefs, axis=1)
+    assert nnz[2] < nnz[0] < nnz[3] < 120
+
+
+@pytest.mark.parametrize("solver", ["lars", "cd"])
+def test_fit_alpha_grid_equals_separate_fits(solver):
+    X, y, _ = _planted(n=60, d=120, noise=0.05)
+    rng = np.random.default_rng(1)
+    Y = np.column_stack([y, rng.permutation(y), rng.permutation(y)])
+    alphas = [0.0, 1e-2, 1e-4, 1e-3]
+    fit = fit_alpha_grid(X, Y, alphas, solver=solver, tol=1e-12, max_iter=200_000)
+    assert fit.coef.shape == (3, 4, 120)
+    assert fit.intercept.shape == (3, 4)
+    assert fit.n_refit == 0
+    preds = fit.predict(X[:7])
+    assert preds.shape == (3, 4, 7)
+    for k in range(3):
+        for i, alpha in enumerate(alphas):
+            probe = ScaleProbe(alpha, tol=1e-12, max_iter=200_000).fit(X, Y[:, k])
+            np.testing.assert_allclose(fit.coef[k, i], probe.coef_, atol=1e-6)
+            np.testing.assert_allclose(preds[k, i], probe.predict(X[:7]), atol=1e-6)
+
+
+def test_fit_alpha_grid_falls_back_to_cd_when_kkt_fails(monkeypatch):
+    X, y, _ = _planted(n=60, d=120, noise=0.05)
+    exact = fit_alpha_grid(X, y, [1e-3, 1e-2])
+    monkeypatch.setattr(fit_module, "_KKT_RTOL", -1.0)  # every LARS solution "fails"
+    refit = fit_alpha_grid(X, y, [1e-3, 1e-2], tol=1e-12, max_iter=200_000)
+    assert refit.n_refit == 2
+    np.testing.assert_allclose(refit.coef, exact.coef, atol=1e-6)
+
+
+def test_fit_alpha_grid_argument_errors():
+    X, y, _ = _planted(n=20, d=5)
+    with pytest.raises(ScaleprobeError, match="solver='newton'"):
+        fit_alpha_grid(X, y, [0.1], solver="newton")
+    with pytest.raises(ScaleprobeError, match="alphas="):
+        fit_alpha_grid(X, y, [])
+    with pytest.raises(ScaleprobeError, match=r"alphas\[1\]=-1"):
+        fit_alpha_grid(X, y, [0.1, -1])
+    with pytest.raises(ScaleprobeError, match="does not match X"):
+        fit_alpha_grid(X, y[:10], [0.1])
+    assert fit_alpha_grid(X, y, [0.1]).coef.shape == (1, 1, 5)

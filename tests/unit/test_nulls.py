@@ -1,0 +1,41 @@
+import numpy as np
+import pytest
+
+from src.errors import ScaleprobeError
+from src.probes.geometry import angle_deg
+from src.probes.nulls import random_directions, shuffled
+
+
+def test_shuffled_is_a_seeded_permutation():
+    y = np.arange(100, dtype=float)
+    a = shuffled(y, np.random.default_rng(0))
+    b = shuffled(y, np.random.default_rng(0))
+    c = shuffled(y, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, y)
+    np.testing.assert_array_equal(np.sort(a), y)
+    np.testing.assert_array_equal(y, np.arange(100))  # input untouched
+
+
+def test_shuffled_rejects_2d():
+    with pytest.raises(ScaleprobeError, match="not 1-D"):
+        shuffled(np.zeros((3, 2)), 0)
+
+
+def test_random_directions_unit_and_near_orthogonal():
+    dirs = random_directions(1280, 200, np.random.default_rng(0))
+    assert dirs.shape == (200, 1280)
+    np.testing.assert_allclose(np.linalg.norm(dirs, axis=1), 1.0)
+    angles = np.array([angle_deg(dirs[i], dirs[i + 1]) for i in range(0, 200, 2)])
+    # in 1280 dimensions the angle between random directions is 90° ± ~1.6°
+    assert abs(angles.mean() - 90.0) < 1.0
+    assert np.all(np.abs(angles - 90.0) < 10.0)
+    np.testing.assert_array_equal(random_directions(5, 3, 7), random_directions(5, 3, 7))
+
+
+def test_random_directions_rejects_bad_counts():
+    with pytest.raises(ScaleprobeError, match="d=0"):
+        random_directions(0, 3, 0)
+    with pytest.raises(ScaleprobeError, match=r"n=2\.0"):
+        random_directions(4, 2.0, 0)

@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+
+from src.errors import ScaleprobeError
+from src.probes.fit import ScaleProbe
+from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
+from src.probes.splits import make_splits
+
+D = 200
+
+
+def _direction():
+    rng = np.random.default_rng(42)
+    w = np.zeros(D)
+    w[rng.choice(D, 10, replace=False)] = rng.choice([-1.0, 1.0], 10)
+    return w
+
+
+def _class(seed, n=300):
+    """One class: features and ratios driven by a direction shared by all classes."""
+    shared = np.random.default_rng(0)  # feature means and scales common to all classes
+    loc, scale = shared.normal(size=D), shared.uniform(0.5, 2.0, size=D)
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, D)) * scale + loc
+    y = 0.5 + 0.05 * ((X - X.mean(0)) / X.std(0)) @ _direction() + 0.01 * rng.normal(size=n)
+    return X, y
+
+
+def _run(XA, yA, XB, yB, **kw):
+    args = dict(
+        alphas=[0.0, 1e-3, 1e-2], same_class=False, n_splits=3, n_train=120, n_test=120, seed=0
+    )
+    args.update(kw)
+    return evaluate_pair(XA, yA, XB, yB, **args)
+
+
+def test_result_layout():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    results = _run(XA, yA, XB, yB, alphas=[1e-2, 0.0])
+    assert [r.alpha for r in results] == [1e-2, 0.0]
+    for r in results:
+        assert isinstance(r, PairResult)
+        metrics = r.metrics()
+        assert tuple(metrics) == METRIC_NAMES
+        assert list(metrics) == [
+            "r2_train",
+            "r2_test",
+            "nnz",
+            "cos",
+            "angle_deg",
+            "r2_test_shuffled",
+            "angle_deg_shuffled",
+        ]
+        assert all(v.shape == (3,) for v in metrics.values())
+        assert r.coef.shape == (3, D)
+        assert r.coef_test.shape == (3, D)
+        np.testing.assert_array_equal(r.nnz, np.count_nonzero(r.coef, axis=1))
+    assert np.all(results[1].nnz == D)
+    assert np.all(results[0].nnz < 40)
+
+
+def test_shared_direction_small_angle_and_null_near_chance():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    results = _run(XA, yA, XB, yB)
+    lasso = results[2]
+    assert np.all(lasso.r2_test > 0.85)
+    assert np.all(lasso.angle_deg < 20)
+    assert np.all(lasso.cos > 0.9)
+    np.testing.assert_allclose(np.cos(np.radians(lasso.angle_deg)), lasso.cos, atol=1e-9)
+    for r in results:
+        assert np.all(r.r2_test_shuffled <= 0.1)
+        assert np.all((r.angle_deg_shuffled > 70) & (r.angle_deg_shuffled < 110))
+        # the real probe is far better aligned than the shuffled one
+        assert np.all(r.angle_deg < r.angle_deg_shuffled - 20)
+
+
+def test_matches_separate_scaleprobe_fits():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    results = _run(XA, yA, XB, yB, n_splits=2)
+    splits = make_splits(300, 300, n_train=120, n_test=120, n_splits=2, seed=0, same_class=False)
+    for r in results:
+        for i, split in enumerate(splits):
+            probe = ScaleProbe(r.alpha, tol=1e-12, max_iter=100_000)
+            probe.fit(XA[split.train], yA[split.train])
+            np.testing.assert_allclose(r.coef[i], probe.coef_, atol=1e-6)
+            assert r.r2_test[i] == pytest.approx(
+                probe.score(XB[split.test], yB[split.test]), abs=1e-6
+            )
+            assert r.r2_train[i] == pytest.approx(
+                probe.score(XA[split.train], yA[split.train]), abs=1e-6
+            )
+            test_probe = ScaleProbe(r.alpha, tol=1e-12, max_iter=100_000)
+            test_probe.fit(XB[split.test], yB[split.test])
+            np.testing.assert_allclose(r.coef_test[i], test_probe.coef_, atol=1e-6)
+
+
+def test_deterministic_and_seeded():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    a = _run(XA, yA, XB, yB, n_splits=2)
+    b = _run(XA, yA, XB, yB, n_splits=2)
+    c = _run(XA, yA, XB, yB, n_splits=2, seed=1)
+    for ra, rb, rc in zip(a, b, c, strict=True):
+        for name in METRIC_NAMES:
+            np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+        np.testing.assert_array_equal(ra.coef, rb.coef)
+        assert not np.array_equal(ra.r2_test, rc.r2_test)
+
+
+def test_alpha_grid_shares_splits():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    grid = _run(XA, yA, XB, yB, n_splits=2)
+    alone = _run(XA, yA, XB, yB, n_splits=2, alphas=[1e-2])
+    for name in METRIC_NAMES:
+        np.testing.assert_allclose(getattr(alone[0], name), getattr(grid[2], name), atol=1e-9)
+
+
+def test_same_class_standardizes_on_train_split_only():
+    XA, yA = _class(1)
+    kw = dict(same_class=True, n_splits=1, n_train=120, n_test=100, alphas=[0.0, 1e-2])
+    base = _run(XA, yA, XA, yA, **kw)
+    split = make_splits(300, 300, n_train=120, n_test=100, n_splits=1, seed=0, same_class=True)[0]
+    unused = np.setdiff1d(np.arange(300), np.r_[split.train, split.test])
+    X_unused = XA.copy()
+    X_unused[unused] = 1e6
+    X_test_huge = XA.copy()
+    X_test_huge[split.test] += 1e6
+    same = _run(X_unused, yA, X_unused, yA, **kw)
+    shifted = _run(X_test_huge, yA, X_test_huge, yA, **kw)
+    for r0, r1, r2 in zip(base, same, shifted, strict=True):
+        for name in METRIC_NAMES:
+            np.testing.assert_allclose(getattr(r1, name), getattr(r0, name), atol=1e-10)
+        # huge test rows change the test score but not the probe or its training fit
+        np.testing.assert_allclose(r2.coef, r0.coef, atol=1e-10)
+        np.testing.assert_allclose(r2.r2_train, r0.r2_train, atol=1e-10)
+        assert r2.r2_test[0] < -100
+
+
+def test_errors():
+    XA, yA = _class(1, n=50)
+    with pytest.raises(ScaleprobeError, match="features"):
+        _run(XA, yA, XA[:, :10], yA)
+    with pytest.raises(ScaleprobeError, match="exceeds the 50 images of class 'albatross'"):
+        _run(XA, yA, XA, yA, same_class=True, n_train=40, n_test=40, train_class="albatross")
+    with pytest.raises(ScaleprobeError, match=r"alphas\[0\]=-0.1"):
+        _run(XA, yA, XA, yA, alphas=[-0.1], n_train=10, n_test=10)
+    with pytest.raises(ScaleprobeError, match="seed=-3"):
+        _run(XA, yA, XA, yA, seed=-3, n_train=10, n_test=10)
