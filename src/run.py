@@ -28,6 +28,7 @@ from src.features.extract import ExtractionSettings, Preprocessing, ensure_featu
 from src.features.layers import resolve_layer
 from src.probes.metrics import summarize
 from src.probes.protocol import PairResult, evaluate_pair
+from src.probes.splits import make_splits
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
     check_reachable,
@@ -132,6 +133,18 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     records = load_class_records(
         OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
     )
+    # Split sizes are checked against the class sizes before any extraction.
+    make_splits(
+        len(records[train_class]),
+        len(records[test_class]),
+        n_train=cfg.n_train,
+        n_test=cfg.n_test,
+        n_splits=cfg.n_splits,
+        seed=cfg.seed,
+        same_class=train_class == test_class,
+        train_class=train_class,
+        test_class=test_class,
+    )
     features, keys, weights = _class_features(cfg, records)
 
     def ratios(class_id: str) -> np.ndarray:
@@ -158,7 +171,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "pair": cfg.pair.name,
         "train_class": train_class,
         "test_class": test_class,
-        "alpha": cfg.alpha,
+        "alpha": float(cfg.alpha),
         "seed": cfg.seed,
         "n_splits": cfg.n_splits,
         "n_train": cfg.n_train,

@@ -1,0 +1,142 @@
+"""`python -m src.run -m alpha=...` end to end on a tiny synthetic set, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = [
+    "backbone.weights=random",
+    "data.n_per_class=16",
+    "n_train=8",
+    "n_test=6",
+    "n_splits=3",
+    "extract.progress=false",
+    "extract.batch_size=8",
+]
+METRICS = [
+    "r2_train",
+    "r2_test",
+    "nnz",
+    "cos",
+    "angle_deg",
+    "r2_test_shuffled",
+    "angle_deg_shuffled",
+]
+PARAMS = [
+    "backbone",
+    "layer",
+    "train_class",
+    "test_class",
+    "alpha",
+    "seed",
+    "n_splits",
+    "n_train",
+    "n_test",
+    "weights",
+    "feature_dim",
+    "cache_key",
+]
+
+
+def run_tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the entry point from ``cwd`` (its data, cache and mlruns land there)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "src.run", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def client_for(cwd: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{cwd}/mlruns/mlflow.db")
+
+
+def test_multirun_logs_parent_and_children_and_extracts_once(tmp_path):
+    result = run_tool(tmp_path, "-m", "alpha=0,0.001,0.01", "pair=albatross_kite", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = result.stdout + result.stderr
+    assert log.count("extracting Mixed_7a") == 2, log[-3000:]  # once per class, not per alpha
+
+    client = client_for(tmp_path)
+    experiment = client.get_experiment_by_name("scaleprobe")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1
+    assert len(children) == 3
+    assert parents[0].info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+    assert sorted(float(c.data.params["alpha"]) for c in children) == [0.0, 0.001, 0.01]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert set(PARAMS) <= set(child.data.params)
+        assert child.data.params["weights"] == "random"
+        assert child.data.params["feature_dim"] == "1280"
+        assert child.data.params["train_class"] == "n02058221"
+        assert child.data.params["test_class"] == "n01608432"
+        for name in METRICS:
+            history = client.get_metric_history(child.info.run_id, name)
+            assert [m.step for m in history] == [0, 1, 2, 3]
+            per_split = [m.value for m in history[:3]]
+            assert history[-1].value == pytest.approx(sum(per_split) / 3)
+            assert child.data.metrics[name] == pytest.approx(history[-1].value)
+            assert f"{name}_std" in child.data.metrics
+            assert f"{name}_ci95" in child.data.metrics
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+        assert {"coef.npy", "coef_test.npy", "config.yaml"} <= artifacts
+        assert str(tmp_path / "mlruns") in child.info.artifact_uri
+    lasso = next(c for c in children if c.data.params["alpha"] == "0.01")
+    ols = next(c for c in children if c.data.params["alpha"] == "0.0")
+    assert lasso.data.metrics["nnz"] < ols.data.metrics["nnz"]
+
+    again = run_tool(tmp_path, "-m", "alpha=0.001", "pair=albatross_kite", *TINY)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "extracting" not in again.stdout + again.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("alpha=-1", "alpha=-1 is out of range"),
+        ("alpha=abc", "alpha='abc' is not a finite number"),
+        ("layer.name=mixed99", "layer='mixed99' is not a layer of inception_v3; choose from"),
+        ("n_train=15", "exceeds"),
+    ],
+)
+def test_bad_input_gives_one_line_and_logs_nothing(tmp_path, override, message):
+    result = run_tool(tmp_path, *TINY, override)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert message in errors[0]
+    cache = tmp_path / "cache" / "features"
+    assert not cache.exists() or not [p for p in cache.iterdir() if p.name != ".locks"]
+    db = tmp_path / "mlruns" / "mlflow.db"
+    if db.exists():
+        experiment = client_for(tmp_path).get_experiment_by_name("scaleprobe")
+        assert experiment is None or not client_for(tmp_path).search_runs(
+            [experiment.experiment_id]
+        )
+
+
+def test_unknown_group_option_lists_the_valid_names(tmp_path):
+    result = run_tool(tmp_path, "backbone=vgg16")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "inception_v3" in result.stderr
+    assert "resnet50" in result.stderr
