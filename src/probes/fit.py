@@ -391,7 +391,7 @@ def _fit_alpha_grid(
                 coef[k, pos] = _cd_path(Xs_f, Yc[:, k], a_pos, max_iter, tol)
                 continue
             sol = _lars_at(Xs, Yc[:, k], a_pos, max_iter)
-            bad = _kkt_violation(Xs, Yc[:, k], sol, a_pos) > _KKT_RTOL
+            bad = ~(_kkt_violation(Xs, Yc[:, k], sol, a_pos) <= _KKT_RTOL)  # nan is bad
             if bad.any():
                 sol[bad] = _cd_path(Xs_f, Yc[:, k], a_pos[bad], max_iter, tol)
                 n_refit += int(bad.sum())
