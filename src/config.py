@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -15,13 +16,17 @@ __all__ = ["validate_config"]
 
 _POLICIES = ("single", "largest", "union")
 _DATA_SOURCES = ("synthetic", "imagenet", "voc")
+_LAYOUTS = {
+    "imagenet": "the ILSVRC folder holding train/<wnid>/*.JPEG and Annotation/<wnid>/*.xml",
+    "voc": "the VOC year folder holding JPEGImages/ and Annotations/",
+}
 
 
 def _value(cfg: DictConfig, key: str) -> Any:
     try:
         return OmegaConf.select(cfg, key, throw_on_missing=True)
-    except OmegaConfBaseException as error:
-        raise ScaleprobeError(f"config key {key!r} has no value: {error.msg}") from None
+    except OmegaConfBaseException:
+        raise ScaleprobeError(f"{key} is not set; pass {key}=<value> on the command line") from None
 
 
 def _number(cfg: DictConfig, key: str, *, minimum: float, integer: bool = False) -> float:
@@ -63,6 +68,14 @@ def validate_config(cfg: DictConfig) -> None:
             raise ScaleprobeError(f"{key}={value!r} must be a non-empty string")
     _number(cfg, "extract.batch_size", minimum=1, integer=True)
     _number(cfg, "extract.num_workers", minimum=0, integer=True)
+    _number(cfg, "reference_alpha", minimum=0.0)
+    if cfg.data.name in ("imagenet", "voc"):
+        root = Path(_value(cfg, "data.root"))
+        if not root.is_dir():
+            layout = _LAYOUTS[cfg.data.name]
+            raise ScaleprobeError(
+                f"data.root={str(root)!r} is not a directory; point it at {layout}"
+            )
     if cfg.data.name == "synthetic":
         from src.data.synthetic import SYNTHETIC_CLASSES
 

@@ -18,6 +18,7 @@ the exact LARS-Lasso homotopy by default), which the protocol uses.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -26,6 +27,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LinearRegression, lars_path, lasso_path
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 from threadpoolctl import threadpool_limits
@@ -215,9 +217,13 @@ def _cd_path(
 
 def _lars_at(Xs: np.ndarray, yc: np.ndarray, alphas: np.ndarray, max_steps: int) -> np.ndarray:
     """Exact Lasso coefs at ``alphas`` (> 0) by interpolating the LARS path."""
-    knots, _, path = lars_path(
-        Xs, yc, method="lasso", alpha_min=float(alphas.min()), max_iter=max_steps
-    )
+    # LARS warns when the active set degenerates or it stops early; every
+    # solution is KKT-checked (and refitted by coordinate descent) afterwards.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        knots, _, path = lars_path(
+            Xs, yc, method="lasso", alpha_min=float(alphas.min()), max_iter=max_steps
+        )
     out = np.empty((alphas.size, Xs.shape[1]))
     for i, a in enumerate(alphas):
         # knots decrease; the path is linear in alpha between consecutive knots
