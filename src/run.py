@@ -21,7 +21,7 @@ from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_class_records
 from src.errors import ScaleprobeError
-from src.features.backbones import build_backbone, resolve_weights
+from src.features.backbones import WeightsSource, build_backbone, resolve_weights
 from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
 from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 def _class_features(
     cfg: DictConfig, records: Mapping[str, list[ImageRecord]]
-) -> tuple[dict[str, np.ndarray], dict[str, str], str]:
+) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource]:
     """Features of ``cfg.layer`` per class (from the cache, extracting only misses)."""
     backbone = cfg.backbone
     source = resolve_weights(
@@ -87,7 +87,7 @@ def _class_features(
             )
         features[class_id] = np.asarray(entry.features)
         keys[class_id] = entry.key
-    return features, keys, source.label
+    return features, keys, source
 
 
 def _provenance() -> dict[str, str]:
@@ -176,7 +176,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "n_splits": cfg.n_splits,
         "n_train": cfg.n_train,
         "n_test": cfg.n_test,
-        "weights": weights,
+        "weights": weights.label,
         "feature_dim": features[train_class].shape[1],
         "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
         "data": cfg.data.name,
@@ -192,7 +192,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         per_split=result.metrics(),
         scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95"))},
         arrays={"coef": result.coef, "coef_test": result.coef_test},
-        tags=_provenance(),
+        tags={**_provenance(), "scaleprobe.weights_sha256": weights.sha256},
         texts={"config.yaml": OmegaConf.to_yaml(cfg, resolve=True)},
     )
     if own_parent:
