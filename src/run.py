@@ -38,15 +38,19 @@ from src.tracking.mlflow_runs import (
     tracking_target,
 )
 
-__all__ = ["main", "run"]
+__all__ = ["class_features", "main", "run"]
 
 logger = logging.getLogger(__name__)
 
 
-def _class_features(
+def class_features(
     cfg: DictConfig, records: Mapping[str, list[ImageRecord]]
 ) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource]:
-    """Features of ``cfg.layer`` per class (from the cache, extracting only misses)."""
+    """Features of ``cfg.layer`` per class (from the cache, extracting only misses).
+
+    Public because ``python -m src.extract`` (the pipeline's features stage) fills
+    the cache through exactly this code, so its entries are the ones a run reuses.
+    """
     backbone = cfg.backbone
     source = resolve_weights(
         backbone.name,
@@ -145,7 +149,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         train_class=train_class,
         test_class=test_class,
     )
-    features, keys, weights = _class_features(cfg, records)
+    features, keys, weights = class_features(cfg, records)
 
     def ratios(class_id: str) -> np.ndarray:
         return np.array([r.ratio for r in records[class_id]])
