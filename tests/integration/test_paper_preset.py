@@ -1,0 +1,220 @@
+"""`experiment=paper` on a small tree in ImageNet layout, with a local checkpoint."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+from torchvision.models import inception_v3
+
+from src.data.annotations import AnnotatedObject, Annotation, parse_voc_xml, write_voc_xml
+from src.data.synthetic import generate_synthetic_dataset
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = ["n_train=8", "n_test=6", "n_splits=3", "extract.progress=false", "extract.batch_size=8"]
+
+
+@pytest.fixture(scope="module")
+def ilsvrc(tmp_path_factory) -> Path:
+    """An ILSVRC train tree (train/<wnid>/*.JPEG, Annotation/<wnid>/*.xml) plus a LOC CSV."""
+    root = generate_synthetic_dataset(tmp_path_factory.mktemp("ilsvrc") / "ILSVRC", n_per_class=16)
+    with open(root / "LOC_train_solution.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ImageId", "PredictionString"])
+        for xml in sorted((root / "Annotation").glob("*/*.xml")):
+            annotation = parse_voc_xml(xml)
+            boxes = " ".join(
+                f"{o.name} {o.box.xmin:g} {o.box.ymin:g} {o.box.xmax:g} {o.box.ymax:g}"
+                for o in annotation.objects
+            )
+            writer.writerow([xml.stem, boxes])
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A state_dict shaped like Google's InceptionV3 file (aux head included)."""
+    path = tmp_path_factory.mktemp("weights") / "inception_v3_local.pth"
+    torch.manual_seed(1)
+    torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
+    return path
+
+
+def run_tool(cwd: Path, *args: str, env: dict[str, str] | None = None):
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "src.run", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("annotations", ["xml", "csv"])
+def test_paper_protocol_runs_on_an_imagenet_tree(tmp_path, ilsvrc, checkpoint, annotations):
+    extra = (
+        [f"data.annotations_csv={ilsvrc / 'LOC_train_solution.csv'}"]
+        if annotations == "csv"
+        else []
+    )
+    result = run_tool(
+        tmp_path,
+        "experiment=paper",
+        f"data.root={ilsvrc}",
+        f"backbone.weights_path={checkpoint}",
+        "pair=albatross_kite",
+        *SMALL,
+        *extra,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("scaleprobe")
+    (child,) = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if "mlflow.parentRunId" in r.data.tags
+    ]
+    params = child.data.params
+    assert params["weights"] == "file:inception_v3_local.pth"
+    assert params["data"] == "imagenet"
+    assert params["layer"] == "mixed8"
+    assert params["feature_dim"] == "1280"
+    assert (
+        child.data.tags["scaleprobe.weights_sha256"]
+        == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    )
+    assert -1e9 < child.data.metrics["r2_test"] <= 1.0
+
+
+def test_paper_without_weights_stops_with_one_clear_line(tmp_path, ilsvrc):
+    result = run_tool(
+        tmp_path,
+        "experiment=paper",
+        f"data.root={ilsvrc}",
+        *SMALL,
+        env={"TORCH_HOME": str(tmp_path / "torch")},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert "inception_v3_google-0cc3c7bd.pth" in line
+    assert str(tmp_path / "torch" / "hub" / "checkpoints") in line
+    assert not (tmp_path / "cache").exists() or not any(
+        (tmp_path / "cache" / "features").glob("[0-9a-f]*")
+    )
+
+
+def test_paper_preset_prints_its_protocol(tmp_path):
+    result = run_tool(tmp_path, "experiment=paper", "data.root=/data/ILSVRC", "--cfg", "job")
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "n_train: 220",
+        "n_test: 220",
+        "n_splits: 10",
+        "name: mixed8",
+        "weights: IMAGENET1K_V1",
+        "require_weights: true",
+        "name: imagenet",
+        "root: /data/ILSVRC",
+    ):
+        assert line in result.stdout
+
+
+def test_paper_preset_sweeps_the_alpha_grid_and_the_three_pairs(compose_config):
+    cfg = compose_config(["experiment=paper", "data.root=/data/ILSVRC"])
+    params = cfg.hydra.sweeper.params
+    alphas = [float(a) for a in str(params.alpha).split(",")]
+    assert alphas[0] == 0.0
+    assert len(alphas) == 21
+    assert alphas[-1] == pytest.approx(0.01)
+    assert cfg.reference_alpha == 0.001
+    assert str(params.pair).split(",") == [
+        "albatross_albatross",
+        "albatross_kite",
+        "albatross_racing_car",
+    ]
+
+
+def test_missing_data_root_gives_one_line(tmp_path):
+    result = run_tool(tmp_path, "experiment=paper")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "error: data.root is not set; pass data.root=<value>" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def voc(ilsvrc, tmp_path_factory) -> Path:
+    """A Pascal VOC tree: albatrosses become `bird`, racing cars `car`."""
+    root = tmp_path_factory.mktemp("voc") / "VOC2012"
+    (root / "JPEGImages").mkdir(parents=True)
+    (root / "Annotations").mkdir()
+    names = {"n02058221": "bird", "n04037443": "car"}
+    for wnid, name in names.items():
+        for xml in sorted((ilsvrc / "Annotation" / wnid).glob("*.xml")):
+            annotation = parse_voc_xml(xml)
+            shutil.copy(
+                ilsvrc / "train" / wnid / f"{xml.stem}.JPEG",
+                root / "JPEGImages" / f"{xml.stem}.jpg",
+            )
+            objects = tuple(
+                AnnotatedObject(name, o.box, o.difficult, o.truncated) for o in annotation.objects
+            )
+            write_voc_xml(
+                root / "Annotations" / f"{xml.stem}.xml",
+                Annotation(f"{xml.stem}.jpg", annotation.width, annotation.height, objects),
+            )
+    return root
+
+
+def test_voc_classes_by_name_with_a_custom_pair(tmp_path, voc):
+    result = run_tool(
+        tmp_path,
+        "data=voc",
+        f"data.root={voc}",
+        "pair=custom",
+        "pair.train_class=bird",
+        "pair.test_class=car",
+        "backbone.weights=random",
+        *SMALL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiment = client.get_experiment_by_name("scaleprobe")
+    (child,) = [
+        r
+        for r in client.search_runs([experiment.experiment_id])
+        if "mlflow.parentRunId" in r.data.tags
+    ]
+    assert child.data.params["pair"] == "bird_car"
+    assert (child.data.params["train_class"], child.data.params["test_class"]) == ("bird", "car")
+    assert child.data.params["data"] == "voc"
+
+
+def test_voc_class_name_not_in_voc_is_one_line(tmp_path, voc):
+    result = run_tool(
+        tmp_path,
+        "data=voc",
+        f"data.root={voc}",
+        "pair=custom",
+        "pair.train_class=albatross",
+        "pair.test_class=car",
+        "backbone.weights=random",
+        *SMALL,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert "albatross" in line

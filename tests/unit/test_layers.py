@@ -1,0 +1,66 @@
+"""Layer names: Keras aliases and torchvision nodes, checked against real feature dims."""
+
+from __future__ import annotations
+
+import pytest
+
+from src.errors import ScaleprobeError
+from src.features.layers import LAYER_ALIASES, list_layers, main, resolve_layer
+
+INCEPTION_DIMS = {
+    "mixed0": 256,
+    "mixed1": 288,
+    "mixed2": 288,
+    "mixed3": 768,
+    "mixed4": 768,
+    "mixed5": 768,
+    "mixed6": 768,
+    "mixed7": 768,
+    "mixed8": 1280,
+    "mixed9": 2048,
+    "mixed10": 2048,
+}
+
+
+def test_inception_layer_table_matches_real_feature_dims():
+    table = {name: (node, dim) for name, node, dim in list_layers("inception_v3")}
+    assert {
+        name: dim for name, (_, dim) in table.items() if name in INCEPTION_DIMS
+    } == INCEPTION_DIMS
+    assert table["mixed8"] == ("Mixed_7a", 1280)
+    assert set(LAYER_ALIASES["inception_v3"]) == set(INCEPTION_DIMS)
+
+
+def test_resnet_stages_have_their_dims():
+    table = {name: dim for name, _, dim in list_layers("resnet50")}
+    assert [table[f"layer{i}"] for i in range(1, 5)] == [256, 512, 1024, 2048]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "layer", "node"),
+    [
+        ("inception_v3", "mixed8", "Mixed_7a"),
+        ("inception_v3", "Mixed_7a", "Mixed_7a"),
+        ("inception_v3", "Mixed_6e.cat", "Mixed_6e.cat"),
+        ("resnet50", "layer3", "layer3"),
+        ("resnet50", "layer3.5.relu_2", "layer3.5.relu_2"),
+    ],
+)
+def test_resolve_aliases_and_node_names(backbone, layer, node):
+    assert resolve_layer(backbone, layer) == node
+
+
+def test_unknown_layer_lists_choices():
+    with pytest.raises(ScaleprobeError) as info:
+        resolve_layer("resnet50", "mixed8")
+    message = str(info.value)
+    assert "layer='mixed8' is not a layer of resnet50" in message
+    assert "layer4" in message
+    assert "python -m src.features.layers resnet50 --all" in message
+
+
+def test_layers_command_prints_the_table(capsys):
+    assert main(["resnet50"]) == 0
+    out = capsys.readouterr().out
+    assert "layer3" in out
+    assert "1024" in out
