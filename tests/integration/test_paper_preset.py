@@ -218,3 +218,28 @@ def test_voc_class_name_not_in_voc_is_one_line(tmp_path, voc):
     assert "Traceback" not in result.stderr
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
     assert "albatross" in line
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("<xmax>", "<xmax>9999"), "outside"),
+        (("<xmax>", "<xmax>-"), "n02058221_3.xml"),
+        (("<annotation>", "<annotation><size>"), "n02058221_3.xml"),
+    ],
+)
+def test_bad_box_in_the_data_is_one_line_naming_the_file(tmp_path, ilsvrc, edit, message):
+    tree = tmp_path / "ILSVRC"
+    shutil.copytree(ilsvrc, tree)
+    xml = tree / "Annotation" / "n02058221" / "n02058221_3.xml"
+    xml.write_text(xml.read_text().replace(*edit, 1))
+    result = run_tool(
+        tmp_path, "data=imagenet", f"data.root={tree}", "backbone.weights=random", *SMALL
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert message in line
+    assert "n02058221_3" in line
+    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing logged
