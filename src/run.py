@@ -10,7 +10,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 from pathlib import Path
 
 import hydra
@@ -44,12 +44,14 @@ logger = logging.getLogger(__name__)
 
 
 def class_features(
-    cfg: DictConfig, records: Mapping[str, list[ImageRecord]]
+    cfg: DictConfig, records: MutableMapping[str, list[ImageRecord]]
 ) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource]:
     """Features of ``cfg.layer`` per class (from the cache, extracting only misses).
 
     Public because ``python -m src.extract`` (the pipeline's features stage) fills
     the cache through exactly this code, so its entries are the ones a run reuses.
+    Images the extraction skipped as unreadable (``extract.on_bad_image=skip``)
+    are removed from ``records`` in place, so records and feature rows stay aligned.
     """
     backbone = cfg.backbone
     source = resolve_weights(
@@ -69,6 +71,8 @@ def class_features(
         precision=str(cfg.extract.precision),
         channels_last=cfg.extract.channels_last,
         progress=cfg.extract.progress,
+        on_bad_image=cfg.extract.get("on_bad_image", "skip"),
+        gpu_decode=cfg.extract.get("gpu_decode", True),
     )
     transform = bool(backbone.transform_input) and source.path is not None
     features, keys = {}, {}
@@ -85,10 +89,12 @@ def class_features(
             settings=settings,
         )
         entry = entries[node]
-        if entry.image_ids != [r.image_id for r in class_records]:
+        by_id = {r.image_id: r for r in class_records}
+        if not set(entry.image_ids) <= by_id.keys():
             raise ScaleprobeError(
                 f"cache entry {entry.path} does not match the images of {class_id}"
             )
+        records[class_id] = [by_id[image_id] for image_id in entry.image_ids]
         features[class_id] = np.asarray(entry.features)
         keys[class_id] = entry.key
     return features, keys, source

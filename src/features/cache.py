@@ -1,24 +1,33 @@
-"""Feature cache: one directory per key, written whole or not at all.
+"""Feature cache: one directory per key, written whole or not at all, resumable.
 
 An entry holds ``features.npy`` (N x d float32), ``index.csv`` (the records in
-row order) and ``meta.json`` (every field of the key, versions, checksums).
-Entries are built in a temporary directory beside the final one and renamed
-into place, so a reader sees a complete entry or none; a lock file per key
-keeps parallel jobs from extracting the same entry twice.
+row order, exactly the rows the array holds) and ``meta.json`` (every field of
+the key, versions, checksums, the images that were skipped and why).
+
+Extraction writes into a *partial* directory ``<root>/.partial-<key>/``: the
+preallocated memory-mapped array, a description of the work (``partial.json``)
+and progress records (``progress-<rank>.npy``, ``bad-<rank>.json``) that are
+replaced atomically only after the rows they announce were flushed. A run
+killed with SIGKILL leaves the partial behind; the next run with the same key
+reopens it and extracts only the unfinished batches. Committing checksums the
+files and renames the partial to ``<root>/<key>``, so a reader sees a complete
+entry or none. A lock file per key keeps two processes from sharing a partial
+or extracting the same entry twice.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +41,10 @@ from src.features.checksums import sha256_file
 __all__ = [
     "CacheEntry",
     "FeatureCache",
+    "PartialEntry",
     "entry_key",
     "hash_images",
+    "storage_error",
 ]
 
 logger = logging.getLogger(__name__)
@@ -41,11 +52,30 @@ logger = logging.getLogger(__name__)
 FEATURES_FILE = "features.npy"
 INDEX_FILE = "index.csv"
 META_FILE = "meta.json"
+PARTIAL_FILE = "partial.json"
+PARTIAL_PREFIX = ".partial-"
 _INDEX_FIELDS = ("image_id", "path", "class_id", "ratio")
+_COPY_ROWS = 4096  # rows per chunk when compacting away skipped images
 
 
 def _sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def storage_error(root: Path, error: OSError) -> ScaleprobeError:
+    """Turn an OS write error under ``root`` into the one line the user sees.
+
+    A full disk and a read-only directory are the usual causes; both name the
+    cache directory and the remedy, so the user need not read a traceback.
+    """
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        hint = "free space there or set paths.cache_dir=<dir> to a disk with room"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "make it writable or set paths.cache_dir=<writable dir>"
+    else:
+        hint = "check the disk or set paths.cache_dir=<dir>"
+    return ScaleprobeError(f"feature cache {root} cannot be written ({reason}); {hint}")
 
 
 def hash_images(records: Sequence[ImageRecord]) -> str:
@@ -70,13 +100,92 @@ def entry_key(fields: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """A complete entry read back from the cache."""
+    """A complete entry read back from the cache.
+
+    ``image_ids`` lists exactly the rows of ``features``; images skipped as
+    unreadable at extraction are absent from both (``meta["skipped"]``).
+    """
 
     key: str
     path: Path
     features: np.ndarray
     image_ids: list[str]
     meta: dict[str, Any]
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """``{"image_id", "path", "reason"}`` of each image left out of the entry."""
+        return list(self.meta.get("skipped", []))
+
+
+@dataclass
+class PartialEntry:
+    """An entry being extracted: a preallocated array and what is already done.
+
+    Rows are extracted in fixed batches of ``batch_size`` (kept from the first
+    attempt, so a resumed batch is computed exactly as before); progress is
+    recorded per batch and per process rank.
+    """
+
+    key: str
+    path: Path
+    n_rows: int
+    dim: int
+    batch_size: int
+    resumed: bool = False
+    _array: np.memmap | None = field(default=None, repr=False)
+
+    @property
+    def n_batches(self) -> int:
+        """Number of fixed batches the rows are cut into."""
+        return -(-self.n_rows // self.batch_size)
+
+    def batch_rows(self, batch: int) -> range:
+        """Dataset rows of batch ``batch``."""
+        start = batch * self.batch_size
+        return range(start, min(start + self.batch_size, self.n_rows))
+
+    def done_batches(self) -> np.ndarray:
+        """Boolean (n_batches,): batches whose rows are on disk, over all ranks' records."""
+        done = np.zeros(self.n_batches, dtype=bool)
+        for path in sorted(self.path.glob("progress-*.npy")):
+            try:
+                record = np.load(path, allow_pickle=False)
+            except (OSError, ValueError):
+                continue  # a record is replaced atomically; an unreadable one is ignored
+            if record.shape == done.shape:
+                done |= record.astype(bool)
+        return done
+
+    def bad_rows(self) -> dict[int, str]:
+        """``{row: reason}`` of the images found unreadable so far, over all ranks."""
+        bad: dict[int, str] = {}
+        for path in sorted(self.path.glob("bad-*.json")):
+            try:
+                bad.update({int(k): v for k, v in json.loads(path.read_text()).items()})
+            except (OSError, ValueError):
+                continue
+        return bad
+
+    def write_rows(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values`` (len(rows), dim) at ``rows`` of the memory-mapped array."""
+        if self._array is None:
+            self._array = np.load(self.path / FEATURES_FILE, mmap_mode="r+", allow_pickle=False)
+        self._array[rows] = values
+
+    def flush(self) -> None:
+        """Flush written rows to the file and unmap it, so resident memory stays flat."""
+        if self._array is not None:
+            self._array.flush()
+            self._array = None
+
+    def record_progress(self, rank: int, done: np.ndarray, bad: Mapping[int, str]) -> None:
+        """Atomically replace this rank's progress record; call only after :meth:`flush`."""
+        _atomic_save_npy(self.path / f"progress-{rank}.npy", done.astype(np.uint8))
+        if bad:
+            _atomic_write_text(
+                self.path / f"bad-{rank}.json", json.dumps({str(k): v for k, v in bad.items()})
+            )
 
 
 class FeatureCache:
@@ -89,16 +198,22 @@ class FeatureCache:
         """Directory of the entry ``key`` (it may not exist)."""
         return self.root / key
 
+    def partial_path(self, key: str) -> Path:
+        """Directory where entry ``key`` is extracted before it is committed."""
+        return self.root / f"{PARTIAL_PREFIX}{key}"
+
     @contextmanager
     def lock(self, key: str) -> Iterator[None]:
-        """Hold the lock of entry ``key`` (one process extracts it, others wait)."""
+        """Hold the lock of entry ``key`` (one process extracts it, others wait).
+
+        The lock is an OS file lock, released by the kernel when its holder
+        dies, so a killed extraction never blocks the next run.
+        """
         lock_dir = self.root / ".locks"
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise ScaleprobeError(
-                f"feature cache {self.root} is not writable: {error.strerror}"
-            ) from None
+            raise storage_error(self.root, error) from None
         with FileLock(lock_dir / f"{key}.lock"):
             yield
 
@@ -120,62 +235,153 @@ class FeatureCache:
             problem = f"unreadable ({error})"
         if problem is None:
             return CacheEntry(key, path, features, image_ids, meta)
-        aside = path.with_name(f"{path.name}.corrupt-{os.getpid()}")
-        os.replace(path, aside)
+        aside = path.with_name(f"{path.name}.corrupt-{os.getpid()}-{time.time_ns()}")
+        try:
+            os.replace(path, aside)
+        except OSError as error:
+            raise ScaleprobeError(
+                f"cache entry {path} failed its check ({problem}) and cannot be moved aside "
+                f"({error.strerror}); delete it or make {self.root} writable"
+            ) from None
         logger.warning(
             "cache entry %s failed its check: %s; moved to %s, rebuilding", path, problem, aside
         )
         return None
 
-    @contextmanager
-    def writer(self, key: str, records: Sequence[ImageRecord], dim: int) -> Iterator[np.memmap]:
-        """Yield a memory-mapped (N, dim) float32 array; on clean exit commit the entry.
+    def open_partial(
+        self, key: str, *, n_rows: int, dim: int, batch_size: int, fields: Mapping[str, Any]
+    ) -> PartialEntry:
+        """Reopen the partial of ``key`` if it describes the same work, else start a fresh one.
 
-        The array lives in a temporary directory beside the entry; nothing
-        appears under the key unless the block finishes without error.
+        The caller must hold :meth:`lock` for ``key``. A fresh partial's array
+        is preallocated on disk (``posix_fallocate``), so a full disk fails
+        here with ENOSPC instead of killing the process with SIGBUS later,
+        when a memory-mapped page cannot be written.
         """
+        path = self.partial_path(key)
+        description = {"key": key, "n_rows": n_rows, "dim": dim, "fields": dict(fields)}
+        stored = _read_json(path / PARTIAL_FILE)
+        if stored is not None and {k: stored.get(k) for k in description} == description:
+            partial = PartialEntry(key, path, n_rows, dim, int(stored["batch_size"]), resumed=True)
+            if (path / FEATURES_FILE).is_file():
+                return partial
+        if path.exists():
+            logger.warning("discarding unusable partial extraction %s", path)
+            shutil.rmtree(path, ignore_errors=True)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=self.root))
-        except OSError as error:
-            raise ScaleprobeError(
-                f"feature cache {self.root} is not writable: {error.strerror}"
-            ) from None
-        try:
+            path.mkdir(parents=True)
             array = np.lib.format.open_memmap(
-                tmp / FEATURES_FILE, mode="w+", dtype=np.float32, shape=(len(records), dim)
+                path / FEATURES_FILE, mode="w+", dtype=np.float32, shape=(n_rows, dim)
             )
-            yield array
-            array.flush()
+            offset = array.offset
             del array
-            _write_index(tmp / INDEX_FILE, records)
-            self._commit(key, tmp)
+            with open(path / FEATURES_FILE, "r+b") as handle:
+                os.posix_fallocate(handle.fileno(), 0, offset + n_rows * dim * 4)
+            _atomic_write_text(
+                path / PARTIAL_FILE, json.dumps({**description, "batch_size": batch_size})
+            )
         except OSError as error:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise ScaleprobeError(
-                f"cannot write feature cache entry under {self.root}: {error.strerror or error}"
-            ) from None
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            shutil.rmtree(path, ignore_errors=True)
+            raise storage_error(self.root, error) from None
+        return PartialEntry(key, path, n_rows, dim, batch_size)
 
-    def _commit(self, key: str, tmp: Path) -> None:
-        meta = json.loads((tmp / META_FILE).read_text()) if (tmp / META_FILE).exists() else {}
-        meta["features_sha256"] = sha256_file(tmp / FEATURES_FILE)
-        meta["index_sha256"] = sha256_file(tmp / INDEX_FILE)
-        _write_json(tmp / META_FILE, meta)
-        final = self.path_of(key)
-        if final.exists():  # written meanwhile by a process that did not take the lock
-            shutil.rmtree(tmp)
-            return
-        os.replace(tmp, final)
+    def discard(self, partial: PartialEntry) -> None:
+        """Remove a partial (after an error that makes it useless or a full disk)."""
+        partial.flush()
+        shutil.rmtree(partial.path, ignore_errors=True)
 
-    def write_meta(self, array: np.memmap, meta: dict[str, Any]) -> None:
-        """Store ``meta`` beside an array yielded by :meth:`writer` (committed with it)."""
-        _write_json(Path(array.filename).parent / META_FILE, meta)
+    def commit(
+        self,
+        partial: PartialEntry,
+        records: Sequence[ImageRecord],
+        meta: Mapping[str, Any],
+    ) -> CacheEntry:
+        """Turn a finished partial into entry ``partial.key`` and return it.
+
+        Rows of images found unreadable are dropped from the array and the
+        index alike (and listed in ``meta["skipped"]``), so the entry's rows
+        and index always agree. Raises :class:`ScaleprobeError` on a write
+        error, after removing the partial.
+        """
+        partial.flush()
+        bad = partial.bad_rows()
+        keep = np.array([row for row in range(partial.n_rows) if row not in bad], dtype=np.int64)
+        try:
+            if bad:
+                _compact(partial.path / FEATURES_FILE, keep)
+            kept = [records[row] for row in keep]
+            _write_index(partial.path / INDEX_FILE, kept)
+            full_meta = {
+                **meta,
+                "n_rows": len(kept),
+                "skipped": [
+                    {"image_id": records[r].image_id, "path": records[r].path, "reason": why}
+                    for r, why in sorted(bad.items())
+                ],
+                "features_sha256": sha256_file(partial.path / FEATURES_FILE),
+                "index_sha256": sha256_file(partial.path / INDEX_FILE),
+            }
+            _write_json(partial.path / META_FILE, full_meta)
+            for name in (PARTIAL_FILE, *(p.name for p in partial.path.glob("progress-*.npy"))):
+                (partial.path / name).unlink(missing_ok=True)
+            for path in partial.path.glob("bad-*.json"):
+                path.unlink()
+            final = self.path_of(partial.key)
+            if final.exists():  # a stale entry that failed its check was moved aside before
+                shutil.rmtree(final)
+            os.replace(partial.path, final)
+        except OSError as error:
+            self.discard(partial)
+            raise storage_error(self.root, error) from None
+        entry = self.load(partial.key)
+        if entry is None:  # pragma: no cover - only a concurrent writer without the lock
+            raise ScaleprobeError(f"cache entry {self.path_of(partial.key)} vanished after commit")
+        return entry
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
+def _compact(path: Path, keep: np.ndarray) -> None:
+    """Rewrite the .npy at ``path`` with only rows ``keep``, in chunks (memory stays flat)."""
+    source = np.load(path, mmap_mode="r", allow_pickle=False)
+    tmp = path.with_name(f"{path.name}.compact")
+    target = np.lib.format.open_memmap(
+        tmp, mode="w+", dtype=source.dtype, shape=(len(keep), source.shape[1])
+    )
+    for start in range(0, len(keep), _COPY_ROWS):
+        chunk = keep[start : start + _COPY_ROWS]
+        target[start : start + len(chunk)] = source[chunk]
+    target.flush()
+    del target, source
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so a reader (or a crash) sees the old or the new content."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _write_json(path: Path, payload: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 

@@ -1,17 +1,23 @@
-"""Run a backbone over image records with a Lightning predict loop.
+"""Run a backbone over image records with a Lightning predict loop, resumably.
 
-Each batch's spatially averaged layer outputs are written straight into the
-cache entry's memory-mapped array by dataset index, so memory stays flat and
-rows keep the records' order whatever the sampler does.
+Images are cut into fixed batches; DataLoader workers read, decode and resize
+whole batches ahead of the forward pass (on a GPU, JPEG decoding and resizing
+run on the device instead). Each batch's spatially averaged layer outputs are
+written straight into the cache's memory-mapped partial array by dataset row,
+so memory stays flat, rows keep the records' order whatever the sampler or
+the number of devices, and a killed run resumes from its finished batches.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import lightning
@@ -19,29 +25,48 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from PIL import Image
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
-from src.features.cache import CacheEntry, FeatureCache, entry_key, hash_images
+from src.errors import ScaleprobeError
+from src.features.cache import (
+    CacheEntry,
+    FeatureCache,
+    PartialEntry,
+    entry_key,
+    hash_images,
+    storage_error,
+)
 from src.features.layers import feature_dims
 
 __all__ = [
+    "BAD_IMAGE_POLICIES",
     "ExtractionSettings",
     "PooledFeatures",
     "Preprocessing",
     "RecordImages",
+    "default_num_workers",
     "ensure_features",
-    "extract_to_arrays",
+    "entry_fields",
+    "load_image_row",
+    "resolve_settings",
 ]
 
 logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+BAD_IMAGE_POLICIES = ("skip", "error")
+_ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+# What the GPU path changes in the pixels (decoder and resize op): part of the key.
+_DEVICE_DECODE = {"decode": "nvjpeg-or-pil", "resize": "torch-bilinear-antialias"}
 
 
 @dataclass(frozen=True)
@@ -56,35 +81,201 @@ class Preprocessing:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     resize: str = "whole-image-bilinear-antialias"
+    decode: str = "pil"
 
 
 @dataclass(frozen=True)
 class ExtractionSettings:
-    """How the predict loop runs; none of it changes the numbers but ``precision``."""
+    """How the predict loop runs.
+
+    Of these only the effective ``precision`` and the device decoding (see
+    :func:`resolve_settings`) change the numbers, so only they enter the key.
+
+    Parameters
+    ----------
+    batch_size : int, default=16
+        Images per forward pass. A resumed extraction keeps the batch size it
+        started with, so resumed batches are computed exactly as before.
+    num_workers : int or "auto", default="auto"
+        DataLoader worker processes that read, decode and resize ahead of the
+        forward pass; ``auto`` leaves one core to the forward
+        (:func:`default_num_workers`).
+    accelerator : {"auto", "cpu", "gpu", "cuda"}, default="auto"
+        ``gpu`` without a CUDA device falls back to the CPU with a warning.
+    devices : int or str, default=1
+        More than one GPU runs Lightning's ``ddp_spawn`` strategy; rows are
+        written by dataset index, so the result is in dataset order.
+    precision : str, default="32-true"
+        Lightning precision, e.g. ``bf16-mixed`` on a GPU; on the CPU any
+        other value falls back to ``32-true`` with a warning.
+    channels_last : bool, default=True
+        NHWC memory layout (faster convolutions on CPU and tensor cores).
+    progress : bool, default=True
+        Show Lightning's progress bar.
+    on_bad_image : {"skip", "error"}, default="skip"
+        An unreadable, empty, truncated or oversized image is left out of the
+        entry (counted, logged, listed in its meta.json) or stops the run
+        naming the file.
+    gpu_decode : bool, default=True
+        On a GPU, decode JPEGs with ``torchvision.io.decode_jpeg(device="cuda")``
+        and resize there; the key records the different decoder and resize.
+    checkpoint_s : float, default=1.0
+        At most this many seconds of work are lost when a run is killed: the
+        rows are flushed and the progress record replaced this often.
+    """
 
     batch_size: int = 16
-    num_workers: int = 0
+    num_workers: int | str = "auto"
     accelerator: str = "auto"
     devices: int | str = 1
     precision: str = "32-true"
     channels_last: bool = True
     progress: bool = True
+    on_bad_image: str = "skip"
+    gpu_decode: bool = True
+    checkpoint_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.on_bad_image not in BAD_IMAGE_POLICIES:
+            raise ScaleprobeError(
+                f"extract.on_bad_image={self.on_bad_image!r} is not allowed; "
+                f"choose from {list(BAD_IMAGE_POLICIES)}"
+            )
+        if self.accelerator not in _ACCELERATORS:
+            raise ScaleprobeError(
+                f"extract.accelerator={self.accelerator!r} is not allowed; "
+                f"choose from {list(_ACCELERATORS)}"
+            )
+        workers = self.num_workers
+        if workers != "auto" and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 0
+        ):
+            raise ScaleprobeError(
+                f"extract.num_workers={workers!r} is not allowed; expected 'auto' or an "
+                "integer >= 0"
+            )
+
+
+def default_num_workers() -> int:
+    """Workers for the machine: every usable core but one (kept for the forward), at most 4.
+
+    On 2 cores that is one worker, which decodes and resizes well ahead of a
+    CNN forward pass; more than 4 only costs memory for this workload.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(0, min(4, cores - 1))
+
+
+def resolve_settings(settings: ExtractionSettings) -> ExtractionSettings:
+    """Return the settings this machine actually runs: the CPU fallback applied, workers sized.
+
+    The cache key is computed from the resolved settings, so a GPU-less
+    machine asked for ``bf16-mixed`` writes (and finds) 32-bit features.
+    """
+    cuda = torch.cuda.is_available()
+    accelerator, devices, precision = settings.accelerator, settings.devices, settings.precision
+    if accelerator in ("gpu", "cuda") and not cuda:
+        logger.warning("extract.accelerator=%s but no CUDA device: extracting on CPU", accelerator)
+    on_gpu = cuda and accelerator != "cpu"
+    if not on_gpu:
+        accelerator, devices = "cpu", 1
+        if precision not in ("32-true", "32"):
+            logger.warning("extract.precision=%s needs a GPU here: using 32-true on CPU", precision)
+            precision = "32-true"
+    else:
+        accelerator = "gpu"
+    workers = settings.num_workers
+    if workers == "auto":
+        workers = default_num_workers()
+    return replace(
+        settings,
+        accelerator=accelerator,
+        devices=devices,
+        precision=str(precision),
+        num_workers=int(workers),
+        gpu_decode=settings.gpu_decode and on_gpu,
+    )
+
+
+def load_image_row(path: str, size: int) -> tuple[np.ndarray, str | None]:
+    """Return an image as a uint8 (3, size, size) array, or zeros and why it is unusable."""
+    try:
+        image = resize_square(load_rgb_image(path), size)
+    except ScaleprobeError as error:
+        return np.zeros((3, size, size), dtype=np.uint8), str(error)
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1), None
+
+
+def _encoded_row(path: str) -> tuple[torch.Tensor, str | None]:
+    """Raw JPEG bytes for device decoding, or a decoded full-size (3, H, W) uint8 tensor.
+
+    Non-JPEG files (PNG saved as .JPEG, CMYK) are decoded here by PIL; the
+    header is checked first so a decompression bomb never reaches the GPU.
+    """
+    try:
+        data = Path(path).read_bytes()
+        if data.startswith(_JPEG_MAGIC):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as header:
+                    if header.mode == "RGB":
+                        return torch.frombuffer(bytearray(data), dtype=torch.uint8), None
+        array = np.asarray(load_rgb_image(path), dtype=np.uint8).transpose(2, 0, 1)
+        return torch.from_numpy(array.copy()), None
+    except (ScaleprobeError, OSError, Image.DecompressionBombError) as error:
+        return torch.zeros(3, 1, 1, dtype=torch.uint8), f"{path}: {error}"
+    except Image.DecompressionBombWarning as error:
+        return torch.zeros(3, 1, 1, dtype=torch.uint8), f"{path}: {error}"
 
 
 class RecordImages(Dataset):
-    """Images of ``records`` as uint8 (3, size, size) tensors with their row index."""
+    """Fixed batches of ``records``: one item is one batch, ready for the forward pass.
 
-    def __init__(self, records: Sequence[ImageRecord], size: int) -> None:
-        self.records = list(records)
+    An item is a dict with ``batch`` (its id), ``rows`` (dataset rows),
+    ``images`` (uint8 (B, 3, size, size)) or, with ``encoded``, ``encoded`` (a
+    list of raw JPEG bytes / decoded tensors for device decoding), and
+    ``bad`` (``{row: reason}`` of unusable images, whose pixels are zeros).
+    """
+
+    def __init__(
+        self,
+        records: Sequence[ImageRecord],
+        size: int,
+        batches: Sequence[tuple[int, Sequence[int]]],
+        *,
+        encoded: bool = False,
+    ) -> None:
+        self.paths = [r.path for r in records]
         self.size = size
+        self.batches = [(b, list(rows)) for b, rows in batches]
+        self.encoded = encoded
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.batches)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = resize_square(load_rgb_image(self.records[index].path), self.size)
-        array = np.asarray(image, dtype=np.uint8)
-        return torch.from_numpy(array.copy()).permute(2, 0, 1), index
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        batch, rows = self.batches[index]
+        bad: dict[int, str] = {}
+        if self.encoded:
+            encoded = []
+            for row in rows:
+                tensor, reason = _encoded_row(self.paths[row])
+                encoded.append(tensor)
+                if reason is not None:
+                    bad[row] = reason
+            item: dict[str, Any] = {"encoded": encoded}
+        else:
+            images = np.empty((len(rows), 3, self.size, self.size), dtype=np.uint8)
+            for i, row in enumerate(rows):
+                images[i], reason = load_image_row(self.paths[row], self.size)
+                if reason is not None:
+                    bad[row] = reason
+            item = {"images": torch.from_numpy(images)}
+        item.update(batch=batch, rows=torch.tensor(rows, dtype=torch.long), bad=bad)
+        return item
 
 
 class PooledFeatures(pl.LightningModule):
@@ -100,6 +291,7 @@ class PooledFeatures(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.nodes = list(nodes)
+        self.size = preprocessing.size
         self.extractor = create_feature_extractor(model, return_nodes={n: n for n in self.nodes})
         self.channels_last = channels_last
         self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1) * 255)
@@ -118,18 +310,84 @@ class PooledFeatures(pl.LightningModule):
             for node, out in outputs.items()
         }
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> Any:
-        """Pooled features of one batch plus the dataset rows they belong to."""
-        images, rows = batch
-        return self(images), rows
+    def decode_on_device(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Decode raw JPEGs on this module's device and resize all images there.
+
+        ``encoded`` holds 1-d byte tensors (JPEG files) and 3-d uint8 tensors
+        (already decoded on the CPU); the result is a float (B, 3, size, size)
+        batch of rounded 0..255 values, like the CPU path's uint8 pixels.
+        """
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        device = self.mean.device
+        jpeg_at = [i for i, t in enumerate(encoded) if t.ndim == 1]
+        images: list[torch.Tensor | None] = [None] * len(encoded)
+        if jpeg_at:
+            try:
+                decoded = decode_jpeg(
+                    [encoded[i] for i in jpeg_at], mode=ImageReadMode.RGB, device=device
+                )
+            except RuntimeError:  # one bad file fails the batch: decode one by one
+                decoded = [
+                    _decode_one(encoded[i], device, decode_jpeg, ImageReadMode.RGB) for i in jpeg_at
+                ]
+            for i, image in zip(jpeg_at, decoded, strict=True):
+                images[i] = image
+        side = (self.size, self.size)
+        out = []
+        for i, tensor in enumerate(encoded):
+            image = images[i] if images[i] is not None else tensor.to(device, non_blocking=True)
+            resized = F.interpolate(image[None].float(), size=side, mode="bilinear", antialias=True)
+            out.append(resized.round_().clamp_(0, 255))
+        return torch.cat(out)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
+        """Move images (asynchronously, from pinned memory) but keep JPEG bytes on the host."""
+        if "images" in batch:
+            batch["images"] = batch["images"].to(device, non_blocking=True)
+        return batch
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> Any:
+        """Pooled features of one batch, with the batch's id, rows and unusable images."""
+        if "encoded" in batch:
+            images = self.decode_on_device(batch["encoded"])
+        else:
+            images = batch["images"]
+        return self(images), batch
 
 
-class _ArrayWriter(BasePredictionWriter):
-    """Write each batch's pooled features into per-node arrays at their dataset rows."""
+def _decode_one(data: torch.Tensor, device: torch.device, decode: Callable, mode: Any):
+    try:
+        return decode(data, mode=mode, device=device)
+    except RuntimeError:
+        return torch.zeros(3, 1, 1, dtype=torch.uint8, device=device)
 
-    def __init__(self, arrays: dict[str, np.ndarray]) -> None:
+
+class _PartialWriter(BasePredictionWriter):
+    """Write each batch's pooled features into the partials; checkpoint progress.
+
+    Holds only paths (the arrays are mapped lazily in whichever process
+    writes), so it survives ``ddp_spawn``; each rank keeps its own progress
+    record, and the union over ranks is what is done.
+    """
+
+    def __init__(
+        self,
+        partials: Mapping[str, PartialEntry],
+        paths: Sequence[str],
+        *,
+        on_bad_image: str,
+        checkpoint_s: float,
+    ) -> None:
         super().__init__(write_interval="batch")
-        self.arrays = arrays
+        self.partials = dict(partials)
+        self.paths = list(paths)
+        self.on_bad_image = on_bad_image
+        self.checkpoint_s = checkpoint_s
+        first = next(iter(self.partials.values()))
+        self.done = first.done_batches()
+        self.bad: dict[int, str] = {}
+        self.last_checkpoint = time.monotonic()
 
     def write_on_batch_end(
         self,
@@ -141,45 +399,131 @@ class _ArrayWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        pooled, rows = prediction
-        rows = rows.cpu().numpy()
-        for node, array in self.arrays.items():
-            array[rows] = pooled[node].cpu().numpy()
+        pooled, item = prediction
+        bad = item["bad"]
+        if bad and self.on_bad_image == "error":
+            _, reason = min(bad.items())
+            raise ScaleprobeError(
+                f"{reason} (extract.on_bad_image=error; set extract.on_bad_image=skip to "
+                "leave unreadable images out)"
+            )
+        rows = item["rows"].cpu().numpy()
+        for node, partial in self.partials.items():
+            partial.write_rows(rows, pooled[node].cpu().numpy())
+        self.done[int(item["batch"])] = True
+        self.bad.update(bad)
+        if time.monotonic() - self.last_checkpoint >= self.checkpoint_s:
+            self.checkpoint(trainer.global_rank)
+
+    def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Record the last batches once the loop is over."""
+        self.checkpoint(trainer.global_rank)
+
+    def checkpoint(self, rank: int) -> None:
+        """Flush the rows written so far, then (atomically) say they are done."""
+        for partial in self.partials.values():
+            partial.flush()
+        for partial in self.partials.values():
+            partial.record_progress(rank, self.done, self.bad)
+        self.last_checkpoint = time.monotonic()
 
 
-def extract_to_arrays(
-    model: nn.Module,
-    records: Sequence[ImageRecord],
-    arrays: dict[str, np.ndarray],
-    preprocessing: Preprocessing,
-    settings: ExtractionSettings,
-) -> None:
-    """Fill ``arrays[node]`` (N, d) with the pooled outputs of ``node`` for ``records``."""
-    module = PooledFeatures(
-        model, list(arrays), preprocessing, channels_last=settings.channels_last
-    )
-    loader = DataLoader(
-        RecordImages(records, preprocessing.size),
-        batch_size=settings.batch_size,
-        num_workers=settings.num_workers,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
-    )
+def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     # Lightning's banner lines (GPU available, tips) drown the run's own log.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    trainer = pl.Trainer(
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    # Rows travel inside each batch, so Lightning's own batch indices are not needed.
+    warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
+    multi = settings.accelerator == "gpu" and settings.devices not in (1, "1")
+    return pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
+        strategy="ddp_spawn" if multi else "auto",
         precision=settings.precision,
         logger=False,
-        callbacks=[_ArrayWriter(arrays)],
+        callbacks=callbacks,
         enable_progress_bar=settings.progress,
         enable_model_summary=False,
         enable_checkpointing=False,
         inference_mode=True,
+        benchmark=settings.accelerator == "gpu",
     )
-    trainer.predict(module, dataloaders=loader, return_predictions=False)
+
+
+def _extract_pending(
+    model: nn.Module,
+    records: Sequence[ImageRecord],
+    partials: Mapping[str, PartialEntry],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+) -> None:
+    """Extract every batch not yet done in ``partials`` (all share one batch layout)."""
+    first = next(iter(partials.values()))
+    done = np.ones(first.n_batches, dtype=bool)
+    for partial in partials.values():
+        done &= partial.done_batches()
+    pending = [(b, first.batch_rows(b)) for b in range(first.n_batches) if not done[b]]
+    if first.resumed:
+        logger.info(
+            "resuming extraction: %d of %d batches already done",
+            first.n_batches - len(pending),
+            first.n_batches,
+        )
+    if not pending:
+        return
+    dataset = RecordImages(records, preprocessing.size, pending, encoded=settings.gpu_decode)
+    workers = min(int(settings.num_workers), len(pending))
+    loader = DataLoader(
+        dataset,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=settings.accelerator == "gpu",
+        prefetch_factor=2 if workers else None,
+    )
+    module = PooledFeatures(
+        model, list(partials), preprocessing, channels_last=settings.channels_last
+    )
+    writer = _PartialWriter(
+        partials,
+        [r.path for r in records],
+        on_bad_image=settings.on_bad_image,
+        checkpoint_s=settings.checkpoint_s,
+    )
+    _trainer(settings, [writer]).predict(module, dataloaders=loader, return_predictions=False)
+
+
+def entry_fields(
+    *,
+    backbone: str,
+    weights: str,
+    weights_sha256: str,
+    nodes: Sequence[str],
+    records: Sequence[ImageRecord],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+) -> dict[str, dict[str, Any]]:
+    """Everything that changes the numbers of each node's entry; its hash is the key.
+
+    ``settings`` must be resolved (:func:`resolve_settings`): the effective
+    precision and, on a GPU, the device decoder and resize are what count.
+    """
+    if settings.gpu_decode:
+        preprocessing = replace(preprocessing, **_DEVICE_DECODE)
+    shared = {
+        "format": CACHE_FORMAT,
+        "backbone": backbone,
+        "weights": weights,
+        "weights_sha256": weights_sha256,
+        "pooling": "spatial-mean",
+        "preprocessing": asdict(preprocessing),
+        "images_sha256": hash_images(records),
+        "n_images": len(records),
+        "precision": settings.precision,
+    }
+    return {node: {**shared, "node": node} for node in nodes}
 
 
 def ensure_features(
@@ -197,56 +541,115 @@ def ensure_features(
     """Return one cache entry per node for ``records``, extracting only what is missing.
 
     All missing nodes are extracted in one pass. ``build_model`` is called
-    only when something must be extracted. Parallel callers wait on each
-    entry's lock and then reuse what the first one wrote.
+    only when something must be extracted. Parallel callers (threads or
+    processes) wait on each entry's lock and then reuse what the first one
+    wrote. A partial extraction left by a killed run is resumed. Unreadable
+    images are skipped or raise, per ``settings.on_bad_image``: an entry may
+    therefore hold fewer rows than ``records`` (its ``image_ids`` say which).
+
+    Raises
+    ------
+    ScaleprobeError
+        When the cache cannot be written (one line; no partial entry is
+        left), or an image is unreadable and ``on_bad_image="error"``.
     """
-    shared = {
-        "format": CACHE_FORMAT,
-        "backbone": backbone,
-        "weights": weights,
-        "weights_sha256": weights_sha256,
-        "pooling": "spatial-mean",
-        "preprocessing": asdict(preprocessing),
-        "images_sha256": hash_images(records),
-        "n_images": len(records),
-        "precision": settings.precision,
-    }
-    fields = {node: {**shared, "node": node} for node in nodes}
+    settings = resolve_settings(settings)
+    fields = entry_fields(
+        backbone=backbone,
+        weights=weights,
+        weights_sha256=weights_sha256,
+        nodes=nodes,
+        records=records,
+        preprocessing=preprocessing,
+        settings=settings,
+    )
     keys = {node: entry_key(fields[node]) for node in nodes}
     entries = {node: cache.load(keys[node]) for node in nodes}
     missing = [node for node in nodes if entries[node] is None]
-    if missing:
-        with ExitStack() as locks:
-            for node in sorted(missing, key=keys.__getitem__):
-                locks.enter_context(cache.lock(keys[node]))
-            entries.update({node: cache.load(keys[node]) for node in missing})
-            missing = [node for node in missing if entries[node] is None]
-            if missing:
-                model = build_model()
-                dims = feature_dims(model, missing, preprocessing.size)
-                logger.info(
-                    "extracting %s of %s (weights=%s) for %d images of %s",
-                    ", ".join(missing),
-                    backbone,
-                    weights,
-                    len(records),
-                    ", ".join(sorted({r.class_id for r in records})),
+    if not missing:
+        return entries  # type: ignore[return-value]
+    with ExitStack() as locks:
+        for node in sorted(missing, key=keys.__getitem__):
+            locks.enter_context(cache.lock(keys[node]))
+        entries.update({node: cache.load(keys[node]) for node in missing})
+        missing = [node for node in missing if entries[node] is None]
+        if missing:
+            entries.update(
+                _extract_entries(
+                    cache, build_model, missing, keys, fields, records, preprocessing, settings
                 )
-                with ExitStack() as writers:
-                    arrays = {}
-                    for node in missing:
-                        array = writers.enter_context(cache.writer(keys[node], records, dims[node]))
-                        cache.write_meta(
-                            array,
-                            {
-                                **fields[node],
-                                "key": keys[node],
-                                "feature_dim": dims[node],
-                                "torch": torch.__version__,
-                                "lightning": lightning.__version__,
-                            },
-                        )
-                        arrays[node] = array
-                    extract_to_arrays(model, records, arrays, preprocessing, settings)
-                entries.update({node: cache.load(keys[node]) for node in missing})
-    return {node: entry for node, entry in entries.items() if entry is not None}
+            )
+    return entries  # type: ignore[return-value]
+
+
+def _extract_entries(
+    cache: FeatureCache,
+    build_model: Callable[[], nn.Module],
+    nodes: Sequence[str],
+    keys: Mapping[str, str],
+    fields: Mapping[str, dict[str, Any]],
+    records: Sequence[ImageRecord],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+) -> dict[str, CacheEntry]:
+    """Extract ``nodes`` (their locks held) into partials and commit them."""
+    model = build_model()
+    dims = feature_dims(model, list(nodes), preprocessing.size)
+    logger.info(
+        "extracting %s of %s (weights=%s) for %d images of %s",
+        ", ".join(nodes),
+        fields[nodes[0]]["backbone"],
+        fields[nodes[0]]["weights"],
+        len(records),
+        ", ".join(sorted({r.class_id for r in records})),
+    )
+    partials: dict[str, PartialEntry] = {}
+
+    def open_all() -> None:
+        for node in nodes:
+            partials[node] = cache.open_partial(
+                keys[node],
+                n_rows=len(records),
+                dim=dims[node],
+                batch_size=settings.batch_size,
+                fields=fields[node],
+            )
+
+    try:
+        open_all()
+        if len({p.batch_size for p in partials.values()}) > 1:
+            # Partials left by runs with other batch sizes cannot share one pass.
+            for partial in partials.values():
+                cache.discard(partial)
+            open_all()
+        _extract_pending(model, records, partials, preprocessing, settings)
+        entries = {}
+        for node, partial in partials.items():
+            meta = {
+                **fields[node],
+                "key": keys[node],
+                "feature_dim": dims[node],
+                "torch": torch.__version__,
+                "lightning": lightning.__version__,
+            }
+            entries[node] = cache.commit(partial, records, meta)
+    except OSError as error:
+        for partial in partials.values():
+            cache.discard(partial)
+        raise storage_error(cache.root, error) from None
+    except (KeyboardInterrupt, SystemExit):
+        # An interrupted run resumes from its finished batches, like a killed one.
+        raise
+    except BaseException:
+        for partial in partials.values():
+            cache.discard(partial)
+        raise
+    skipped = next(iter(entries.values())).skipped
+    if skipped:
+        logger.warning(
+            "skipped %d unreadable image(s) of %d (extract.on_bad_image=skip), e.g. %s",
+            len(skipped),
+            len(records),
+            skipped[0]["reason"],
+        )
+    return entries
