@@ -7,16 +7,23 @@ create the database; jobs find its id in ``SCALEPROBE_PARENT_RUN_ID``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from src.errors import ScaleprobeError
-from src.tracking.mlflow_runs import create_parent_run, end_run, tracking_target
+from src.tracking.mlflow_runs import (
+    create_parent_run,
+    end_run,
+    sweep_summary,
+    tracking_target,
+)
 
 __all__ = ["PARENT_RUN_ENV", "MlflowSweepCallback"]
 
@@ -26,7 +33,11 @@ PARENT_RUN_ENV = "SCALEPROBE_PARENT_RUN_ID"
 
 
 class MlflowSweepCallback(Callback):
-    """Create the parent run on multirun start; close it on multirun end."""
+    """Create the parent run on multirun start; close it on multirun end.
+
+    With ``tracking.summary_file`` set, the end also writes the sweep's summary
+    (parent id, each child's mean metrics) there: the DVC probes stage's output.
+    """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Create the sweep's parent run before the launcher starts any job."""
@@ -58,3 +69,15 @@ class MlflowSweepCallback(Callback):
         statuses = child_statuses(target, run_id)
         ok = bool(statuses) and all(s == "FINISHED" for s in statuses)
         end_run(target, run_id, "FINISHED" if ok else "FAILED")
+        summary_file = config.tracking.get("summary_file")
+        if summary_file:
+            _write_summary(Path(summary_file), sweep_summary(target, run_id))
+
+
+def _write_summary(path: Path, summary: dict[str, Any]) -> None:
+    """Write the sweep summary whole (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    logger.info("sweep summary (%d runs) written to %s", summary["n_runs"], path)

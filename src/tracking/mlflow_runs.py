@@ -29,6 +29,7 @@ __all__ = [
     "get_experiment_id",
     "log_child_run",
     "metric_history",
+    "sweep_summary",
     "tracking_target",
 ]
 
@@ -192,3 +193,36 @@ def child_statuses(target: TrackingTarget, parent_run_id: str) -> list[str]:
         [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
     )
     return [run.info.status for run in runs]
+
+
+def sweep_summary(
+    target: TrackingTarget,
+    parent_run_id: str,
+    metrics: tuple[str, ...] = ("r2_test", "nnz", "angle_deg", "r2_test_shuffled"),
+) -> dict[str, Any]:
+    """Read the sweep back from MLflow: parent id, child counts, each child's mean metrics.
+
+    Children are keyed ``{pair: {"alpha=<alpha>": {metric: mean}}}`` so that
+    ``dvc metrics show`` and ``dvc exp show`` get one column per pair, alpha and
+    metric; read back from the store, the file says what the runs really logged.
+    """
+    client = _client(target)
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    )
+    children: dict[str, dict[str, dict[str, float]]] = {}
+    for run in runs:
+        params = run.data.params
+        by_alpha = children.setdefault(params.get("pair", run.info.run_name), {})
+        by_alpha[f"alpha={params.get('alpha')}"] = {
+            name: run.data.metrics[name] for name in metrics if name in run.data.metrics
+        }
+    return {
+        "parent_run_id": parent_run_id,
+        "experiment_id": parent.info.experiment_id,
+        "tracking_uri": target.uri,
+        "n_runs": len(runs),
+        "n_finished": sum(run.info.status == "FINISHED" for run in runs),
+        "runs": {pair: dict(sorted(v.items())) for pair, v in sorted(children.items())},
+    }

@@ -1,0 +1,180 @@
+"""The DVC pipeline's parameter file: what ``params.yaml`` may hold, checked up front.
+
+``dvc.yaml``'s stages pass these values to Hydra as overrides (``alpha=${alpha}``),
+and DVC silently ignores a key no stage reads, so a typo such as ``alpah: 0.1``
+would leave the grid unchanged and ``dvc repro`` would report "up to date". The
+first stage, ``params``, runs ``python -m src.pipeline params.yaml --stamp
+results/params.ok`` whenever ``params.yaml`` changes: it rejects unknown keys and
+bad values with one line before any other stage starts (so no output is deleted
+or rebuilt), and with ``tracking: server`` it checks that the server answers. The
+stamp's content never changes, so rerunning the check reruns nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from src.errors import ScaleprobeError
+
+__all__ = ["PARAMS", "check_params", "load_params", "main"]
+
+logger = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+STAMP_TEXT = "params.yaml passed src.pipeline's checks\n"
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def _items(value: Any) -> list[str]:
+    """Split a Hydra sweep value (``a,b,c`` or a single value) into its items."""
+    return [item.strip() for item in str(value).split(",")]
+
+
+def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> Callable:
+    def check(key: str, value: Any) -> None:
+        allowed = [o for o in _options(group) if o not in exclude]
+        items = _items(value) if sweep else [value]
+        for item in items:
+            if not isinstance(item, str) or item not in allowed:
+                what = "an option" if not sweep else "comma-separated options"
+                raise ScaleprobeError(
+                    f"params.yaml: {key}={value!r}: {item!r} is not {what} of conf/{group}; "
+                    f"choose from {allowed}"
+                )
+
+    return check
+
+
+def _integer(minimum: int) -> Callable:
+    def check(key: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ScaleprobeError(
+                f"params.yaml: {key}={value!r} is not allowed; expected an integer >= {minimum}"
+            )
+
+    return check
+
+
+def _alphas(key: str, value: Any) -> None:
+    for item in _items(value):
+        try:
+            number = float(item)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or number < 0:
+            raise ScaleprobeError(
+                f"params.yaml: {key}={value!r}: {item!r} is not allowed; expected numbers >= 0, "
+                "comma-separated for a grid (e.g. 0,0.001,0.01)"
+            )
+
+
+def _name(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip() or any(c in value for c in " ,="):
+        raise ScaleprobeError(
+            f"params.yaml: {key}={value!r} is not allowed; expected one name, e.g. random"
+        )
+
+
+#: Every key ``params.yaml`` may hold, with its check. The keys are the names the
+#: code, conf/ and MLflow share; group-valued keys take an option of that group.
+PARAMS: dict[str, Callable[[str, Any], None]] = {
+    "data": _option("data"),
+    "backbone": _option("backbone"),
+    "weights": _name,
+    "layer": _option("layer"),
+    "pair": _option("pair", sweep=True, exclude=("custom",)),
+    "alpha": _alphas,
+    "seed": _integer(0),
+    "n_splits": _integer(2),
+    "n_train": _integer(2),
+    "n_test": _integer(2),
+    "tracking": _option("tracking"),
+}
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Raise :class:`ScaleprobeError` on the first unknown, missing or bad key.
+
+    Examples
+    --------
+    >>> check_params({"alpah": 0.1})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    src.errors.ScaleprobeError: params.yaml: unknown key 'alpah'; allowed keys: [...]
+    """
+    unknown = [key for key in params if key not in PARAMS]
+    if unknown:
+        raise ScaleprobeError(
+            f"params.yaml: unknown key {unknown[0]!r}; allowed keys: {list(PARAMS)}"
+        )
+    missing = [key for key in PARAMS if key not in params]
+    if missing:
+        raise ScaleprobeError(f"params.yaml: key {missing[0]!r} is missing; add it")
+    for key, check in PARAMS.items():
+        check(key, params[key])
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read and check a parameter file; return its mapping."""
+    import yaml
+
+    try:
+        params = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ScaleprobeError(f"{path}: cannot read: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ScaleprobeError(f"{path}: not valid YAML{where}") from None
+    if not isinstance(params, dict):
+        raise ScaleprobeError(f"{path}: expected a mapping of keys to values")
+    check_params(params)
+    return params
+
+
+def _check_tracking(params: Mapping[str, Any]) -> None:
+    """With a tracking server, fail now rather than after features are extracted."""
+    from omegaconf import OmegaConf
+
+    from src.tracking.mlflow_runs import check_reachable, tracking_target
+
+    if params["tracking"] == "local":
+        return
+    node = OmegaConf.load(CONF_DIR / "tracking" / f"{params['tracking']}.yaml")
+    node = OmegaConf.merge({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")}, node)
+    target = tracking_target(OmegaConf.to_container(node, resolve=True))
+    check_reachable(target)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check a parameter file (and the tracking server it names); write the stamp."""
+    parser = argparse.ArgumentParser(prog="python -m src.pipeline", description=__doc__)
+    parser.add_argument("params", nargs="?", default="params.yaml")
+    parser.add_argument("--stamp", help="file to write when the checks pass (a DVC output)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        params = load_params(args.params)
+        _check_tracking(params)
+    except ScaleprobeError as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    if args.stamp:
+        stamp = Path(args.stamp)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(STAMP_TEXT, encoding="utf-8")
+    logger.info("%s: %d parameters ok", args.params, len(params))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
