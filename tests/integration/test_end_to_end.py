@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf, open_dict
+
+from src.errors import ScaleprobeError
+from src.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -108,30 +112,34 @@ def test_multirun_logs_parent_and_children_and_extracts_once(tmp_path):
     assert "extracting" not in again.stdout + again.stderr
 
 
-@pytest.mark.parametrize(
-    ("override", "message"),
-    [
-        ("alpha=-1", "alpha=-1 is out of range"),
-        ("alpha=abc", "alpha='abc' is not a finite number"),
-        ("layer.name=mixed99", "layer='mixed99' is not a layer of inception_v3; choose from"),
-        ("n_train=15", "exceeds"),
-    ],
-)
-def test_bad_input_gives_one_line_and_logs_nothing(tmp_path, override, message):
-    result = run_tool(tmp_path, *TINY, override)
+def test_bad_input_on_the_command_line_is_one_line_and_logs_nothing(tmp_path):
+    result = run_tool(tmp_path, *TINY, "alpha=-1")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1
-    assert message in errors[0]
-    cache = tmp_path / "cache" / "features"
-    assert not cache.exists() or not [p for p in cache.iterdir() if p.name != ".locks"]
-    db = tmp_path / "mlruns" / "mlflow.db"
-    if db.exists():
-        experiment = client_for(tmp_path).get_experiment_by_name("scaleprobe")
-        assert experiment is None or not client_for(tmp_path).search_runs(
-            [experiment.experiment_id]
-        )
+    assert errors == ["error: alpha=-1 is out of range; expected a value >= 0.0"]
+    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("alpha", "abc", "alpha='abc' is not a finite number"),
+        ("layer.name", "mixed99", "layer='mixed99' is not a layer of inception_v3; choose from"),
+        ("n_train", 15, "exceeds"),
+    ],
+)
+def test_bad_input_stops_before_any_cache_or_mlflow_write(cfg_tiny, tmp_path, key, value, message):
+    with open_dict(cfg_tiny):
+        cfg_tiny.paths.cache_dir = str(tmp_path / "cache")
+        OmegaConf.update(cfg_tiny, key, value)
+    with pytest.raises(ScaleprobeError) as info:
+        run(cfg_tiny)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "cache").exists()
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 def test_unknown_group_option_lists_the_valid_names(tmp_path):

@@ -13,10 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
+from omegaconf import open_dict
 from torchvision.models import inception_v3
 
 from src.data.annotations import AnnotatedObject, Annotation, parse_voc_xml, write_voc_xml
 from src.data.synthetic import generate_synthetic_dataset
+from src.errors import ScaleprobeError
+from src.run import run
 
 pytestmark = pytest.mark.slow
 
@@ -148,11 +151,9 @@ def test_paper_preset_sweeps_the_alpha_grid_and_the_three_pairs(compose_config):
     ]
 
 
-def test_missing_data_root_gives_one_line(tmp_path):
-    result = run_tool(tmp_path, "experiment=paper")
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert "error: data.root is not set; pass data.root=<value>" in result.stderr
+def test_missing_data_root_is_named(compose_config):
+    with pytest.raises(ScaleprobeError, match=r"data.root is not set; pass data.root=<value>"):
+        run(compose_config(["experiment=paper"]))
 
 
 @pytest.fixture(scope="module")
@@ -203,21 +204,20 @@ def test_voc_classes_by_name_with_a_custom_pair(tmp_path, voc):
     assert child.data.params["data"] == "voc"
 
 
-def test_voc_class_name_not_in_voc_is_one_line(tmp_path, voc):
-    result = run_tool(
-        tmp_path,
-        "data=voc",
-        f"data.root={voc}",
-        "pair=custom",
-        "pair.train_class=albatross",
-        "pair.test_class=car",
-        "backbone.weights=random",
-        *SMALL,
+def test_voc_class_name_not_in_voc_names_it(compose_config, voc):
+    cfg = compose_config(
+        [
+            "data=voc",
+            f"data.root={voc}",
+            "pair=custom",
+            "pair.train_class=albatross",
+            "pair.test_class=car",
+            "backbone.weights=random",
+            *SMALL,
+        ]
     )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
-    assert "albatross" in line
+    with pytest.raises(ScaleprobeError, match="albatross"):
+        run(cfg)
 
 
 @pytest.mark.parametrize(
@@ -228,18 +228,18 @@ def test_voc_class_name_not_in_voc_is_one_line(tmp_path, voc):
         (("<annotation>", "<annotation><size>"), "n02058221_3.xml"),
     ],
 )
-def test_bad_box_in_the_data_is_one_line_naming_the_file(tmp_path, ilsvrc, edit, message):
+def test_bad_box_in_the_data_stops_naming_the_file(compose_config, tmp_path, ilsvrc, edit, message):
     tree = tmp_path / "ILSVRC"
     shutil.copytree(ilsvrc, tree)
     xml = tree / "Annotation" / "n02058221" / "n02058221_3.xml"
     xml.write_text(xml.read_text().replace(*edit, 1))
-    result = run_tool(
-        tmp_path, "data=imagenet", f"data.root={tree}", "backbone.weights=random", *SMALL
-    )
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
-    assert message in line
-    assert "n02058221_3" in line
+    cfg = compose_config(["data=imagenet", f"data.root={tree}", "backbone.weights=random", *SMALL])
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(tmp_path / "cache")
+        cfg.paths.mlruns_dir = str(tmp_path / "mlruns")
+    with pytest.raises(ScaleprobeError) as info:
+        run(cfg)
+    assert message in str(info.value)
+    assert "n02058221_3" in str(info.value)
     assert not (tmp_path / "cache").exists()
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing logged
