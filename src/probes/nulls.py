@@ -8,13 +8,16 @@ between unrelated vectors in the same ``d``-dimensional space (about 90°).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from numpy.typing import ArrayLike
 
 from src.errors import ScaleprobeError
 from src.probes._validation import check_count
+from src.probes.geometry import angle_deg
 
-__all__ = ["random_directions", "shuffled"]
+__all__ = ["permutation_pvalue", "random_direction_angles", "random_directions", "shuffled"]
 
 RNGLike = np.random.Generator | int | None
 
@@ -79,3 +82,88 @@ def random_directions(d: int, n: int, rng: RNGLike) -> np.ndarray:
         draws[bad] = gen.standard_normal((int(bad.sum()), d))
         norms = np.linalg.norm(draws, axis=1, keepdims=True)
     return draws / norms
+
+
+def permutation_pvalue(
+    observed: float, null: ArrayLike, *, alternative: Literal["greater", "less"]
+) -> float:
+    """One-sided p-value of a statistic against its permutation distribution.
+
+    The observed data count as one of the permutations,
+    ``p = (1 + #{null at least as extreme}) / (1 + n)``, so the p-value is
+    never 0: with ``n`` permutations the smallest possible value is
+    ``1 / (n + 1)`` (Phipson and Smyth, 2010). A permutation whose statistic
+    is ``nan`` (e.g. an angle to a probe with no non-zero coefficient) is left
+    out of ``n``.
+
+    Parameters
+    ----------
+    observed : float
+        The statistic on the real data (e.g. mean test R² over splits).
+    null : array-like of shape (n_permutations,)
+        The same statistic on each permutation of the targets.
+    alternative : {"greater", "less"}
+        ``"greater"`` when large values are evidence (R²), ``"less"`` when
+        small values are (the angle between probes).
+
+    Returns
+    -------
+    float
+        The p-value in ``(0, 1]``; ``nan`` if ``observed`` is ``nan`` or no
+        permutation has a finite statistic.
+
+    Raises
+    ------
+    ScaleprobeError
+        If ``null`` is not 1-D or ``alternative`` is invalid.
+
+    Examples
+    --------
+    >>> permutation_pvalue(0.8, [0.1, -0.2, 0.9, 0.0], alternative="greater")
+    0.4
+    """
+    values = np.asarray(null, dtype=float)
+    if values.ndim != 1:
+        raise ScaleprobeError(
+            f"null with shape {values.shape!r} is not 1-D; pass one statistic per permutation"
+        )
+    if alternative not in ("greater", "less"):
+        raise ScaleprobeError(
+            f"alternative={alternative!r} is invalid; choose from ['greater', 'less']"
+        )
+    values = values[np.isfinite(values)]
+    if np.isnan(observed) or values.size == 0:
+        return float("nan")
+    extreme = values >= observed if alternative == "greater" else values <= observed
+    return float((1 + np.count_nonzero(extreme)) / (1 + values.size))
+
+
+def random_direction_angles(d: int, n_pairs: int, rng: RNGLike) -> np.ndarray:
+    """Angles between independent random directions in ``d`` dimensions.
+
+    The chance level of the angle between two probes: in high dimension two
+    unrelated directions are almost orthogonal (``90° ± ~57°/sqrt(d)``), so an
+    angle between probes is only meaningful against this spread.
+
+    Parameters
+    ----------
+    d : int
+        Dimension (number of feature maps).
+    n_pairs : int
+        Number of independent pairs.
+    rng : numpy.random.Generator or int or None
+        Random generator, or a seed for ``np.random.default_rng``.
+
+    Returns
+    -------
+    ndarray of shape (n_pairs,)
+        Angles in degrees, in ``[0, 180]``.
+
+    Examples
+    --------
+    >>> bool(abs(random_direction_angles(1280, 50, 0).mean() - 90) < 1)
+    True
+    """
+    n_pairs = check_count(n_pairs, "n_pairs")
+    dirs = random_directions(d, 2 * n_pairs, rng)
+    return np.array([angle_deg(dirs[2 * i], dirs[2 * i + 1]) for i in range(n_pairs)])
