@@ -11,6 +11,7 @@ the number of devices, and a killed run resumes from its finished batches.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
 import warnings
@@ -428,6 +429,11 @@ class _PartialWriter(BasePredictionWriter):
         self.last_checkpoint = time.monotonic()
 
 
+def _worker_context() -> str | None:
+    """``fork`` where the platform has it (cheap, nothing to pickle), else the default."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+
+
 def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     # Lightning's banner lines (GPU available, tips) drown the run's own log.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
@@ -482,6 +488,9 @@ def _extract_pending(
         num_workers=workers,
         pin_memory=settings.accelerator == "gpu",
         prefetch_factor=2 if workers else None,
+        # Explicit: inside joblib's loky workers the default context is loky's own,
+        # which cannot start DataLoader workers.
+        multiprocessing_context=_worker_context() if workers else None,
     )
     module = PooledFeatures(
         model, list(partials), preprocessing, channels_last=settings.channels_last
