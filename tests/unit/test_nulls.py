@@ -3,7 +3,12 @@ import pytest
 
 from src.errors import ScaleprobeError
 from src.probes.geometry import angle_deg
-from src.probes.nulls import random_directions, shuffled
+from src.probes.nulls import (
+    permutation_pvalue,
+    random_direction_angles,
+    random_directions,
+    shuffled,
+)
 
 
 def test_shuffled_is_a_seeded_permutation():
@@ -39,3 +44,26 @@ def test_random_directions_rejects_bad_counts():
         random_directions(0, 3, 0)
     with pytest.raises(ScaleprobeError, match=r"n=2\.0"):
         random_directions(4, 2.0, 0)
+
+
+def test_permutation_pvalue_counts_the_observed_as_a_permutation():
+    null = np.array([0.1, 0.5, np.nan, 0.9])
+    assert permutation_pvalue(0.95, null, alternative="greater") == pytest.approx(1 / 4)
+    assert permutation_pvalue(0.5, null, alternative="greater") == pytest.approx(3 / 4)
+    assert permutation_pvalue(0.05, null, alternative="less") == pytest.approx(1 / 4)
+    assert np.isnan(permutation_pvalue(np.nan, null, alternative="less"))
+    assert np.isnan(permutation_pvalue(0.5, [np.nan], alternative="less"))
+    with pytest.raises(ScaleprobeError, match="alternative='two'"):
+        permutation_pvalue(0.5, null, alternative="two")
+    with pytest.raises(ScaleprobeError, match="not 1-D"):
+        permutation_pvalue(0.5, np.zeros((2, 2)), alternative="less")
+
+
+def test_random_direction_angles_near_ninety_in_high_dimension():
+    angles = random_direction_angles(1280, 300, 0)
+    assert angles.shape == (300,)
+    assert abs(angles.mean() - 90.0) < 0.5
+    assert angles.std() == pytest.approx(np.degrees(1 / np.sqrt(1280)), rel=0.2)
+    np.testing.assert_array_equal(angles, random_direction_angles(1280, 300, 0))
+    with pytest.raises(ScaleprobeError, match="n_pairs=0"):
+        random_direction_angles(3, 0, 0)

@@ -3,6 +3,7 @@ import pytest
 
 from src.errors import ScaleprobeError
 from src.probes.fit import ScaleProbe
+from src.probes.memo import ProbeMemo
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
 
@@ -150,3 +151,75 @@ def test_errors():
         _run(XA, yA, XA, yA, alphas=[-0.1], n_train=10, n_test=10)
     with pytest.raises(ScaleprobeError, match="seed=-3"):
         _run(XA, yA, XA, yA, seed=-3, n_train=10, n_test=10)
+
+
+def test_permutation_null_and_pvalues_on_planted_data():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    results = _run(XA, yA, XB, yB, n_permutations=19)
+    for r in results:
+        assert r.r2_test_null.shape == (3, 19)
+        assert r.angle_deg_null.shape == (3, 19)
+        np.testing.assert_array_equal(r.r2_test_null[:, 0], r.r2_test_shuffled)
+        np.testing.assert_array_equal(r.angle_deg_null[:, 0], r.angle_deg_shuffled)
+        # shuffled ratios: R² near or below 0, angles near 90°
+        assert np.nanmean(r.r2_test_null) < 0.05
+        assert abs(np.nanmean(r.angle_deg_null) - 90) < 10
+        # the planted direction beats every permutation: the smallest p-value
+        p = r.pvalues()
+        assert p["r2_test_pvalue"] == pytest.approx(1 / 20)
+        assert p["angle_deg_pvalue"] == pytest.approx(1 / 20)
+
+
+def test_pvalues_of_unrelated_targets_are_not_small():
+    XA, _ = _class(1)
+    XB, _ = _class(2)
+    rng = np.random.default_rng(5)
+    yA, yB = rng.uniform(0.1, 0.9, size=300), rng.uniform(0.1, 0.9, size=300)
+    (r,) = _run(XA, yA, XB, yB, alphas=[1e-2], n_permutations=19)
+    assert r.pvalues()["r2_test_pvalue"] > 0.1
+    assert np.nanmean(r.r2_test) < 0.05
+
+
+def test_first_permutations_do_not_depend_on_n_permutations():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    one = _run(XA, yA, XB, yB, n_permutations=1, alphas=[1e-2])[0]
+    five = _run(XA, yA, XB, yB, n_permutations=5, alphas=[1e-2])[0]
+    np.testing.assert_array_equal(one.r2_test_shuffled, five.r2_test_shuffled)
+    np.testing.assert_array_equal(one.r2_test, five.r2_test)
+
+
+def _assert_identical(a, b):
+    for ra, rb in zip(a, b, strict=True):
+        for name in (*METRIC_NAMES, "coef", "coef_test", "r2_test_null", "angle_deg_null"):
+            np.testing.assert_array_equal(getattr(ra, name), getattr(rb, name))
+
+
+def test_memo_gives_identical_results_and_reuses_fits():
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    XC, yC = _class(3)
+    kw = dict(n_splits=2, n_permutations=3)
+    fresh_b = _run(XA, yA, XB, yB, **kw)
+    fresh_c = _run(XA, yA, XC, yC, **kw)
+    memo = ProbeMemo()
+    memo_b = _run(XA, yA, XB, yB, memo=memo, **kw)
+    assert (memo.hits, memo.misses) == (0, 3)  # one evaluation, two training fits
+    memo_b_again = _run(XA, yA, XB, yB, memo=memo, **kw)
+    assert (memo.hits, memo.misses) == (1, 3)
+    # another test class, same training images and splits: training fits are reused
+    memo_c = _run(XA, yA, XC, yC, memo=memo, **kw)
+    assert (memo.hits, memo.misses) == (3, 4)
+    _assert_identical(fresh_b, memo_b)
+    _assert_identical(fresh_b, memo_b_again)
+    _assert_identical(fresh_c, memo_c)
+    # results are copies: changing one does not change the memo
+    memo_b[0].r2_test[:] = 99
+    _assert_identical(fresh_b, _run(XA, yA, XB, yB, memo=memo, **kw))
+
+
+def test_n_permutations_validated():
+    XA, yA = _class(1, n=50)
+    with pytest.raises(ScaleprobeError, match="n_permutations=0"):
+        _run(XA, yA, XA, yA, n_permutations=0, n_train=10, n_test=10)
