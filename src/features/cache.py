@@ -259,7 +259,10 @@ class FeatureCache:
         when a memory-mapped page cannot be written.
         """
         path = self.partial_path(key)
-        description = {"key": key, "n_rows": n_rows, "dim": dim, "fields": dict(fields)}
+        # Through JSON, so tuples compare equal to the lists they are stored as.
+        description = json.loads(
+            json.dumps({"key": key, "n_rows": n_rows, "dim": dim, "fields": dict(fields)})
+        )
         stored = _read_json(path / PARTIAL_FILE)
         if stored is not None and {k: stored.get(k) for k in description} == description:
             partial = PartialEntry(key, path, n_rows, dim, int(stored["batch_size"]), resumed=True)
