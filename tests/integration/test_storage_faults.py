@@ -1,0 +1,129 @@
+"""Storage faults: a full or read-only cache gives one clear line and leaves no partial entry.
+
+Write errors are injected (root ignores chmod, and a tmpfs needs privileges):
+ENOSPC at preallocation, while recording progress and at the commit rename;
+EACCES / EROFS when the cache directory cannot be created.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from src.data.boxes import Box
+from src.data.records import ImageRecord
+from src.errors import ScaleprobeError
+from src.features import cache as cache_module
+from src.features.backbones import WeightsSource, build_backbone
+from src.features.cache import FeatureCache
+from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
+
+SOURCE = WeightsSource("random", "random-init-seed-0")
+
+
+@pytest.fixture
+def records(tmp_path):
+    out = []
+    for i in range(4):
+        path = tmp_path / "img" / f"{i}.JPEG"
+        path.parent.mkdir(exist_ok=True)
+        Image.new("RGB", (30 + i, 30), (i * 40, 10, 10)).save(path, "JPEG")
+        out.append(ImageRecord(f"i{i}", str(path), "n0", 30 + i, 30, Box(1, 1, 9, 9)))
+    return out
+
+
+def _ensure(cache_dir, records):
+    return ensure_features(
+        FeatureCache(cache_dir),
+        backbone="resnet50",
+        weights=SOURCE.label,
+        weights_sha256=SOURCE.sha256,
+        build_model=lambda: build_backbone("resnet50", SOURCE),
+        nodes=["layer1"],
+        records=records,
+        preprocessing=Preprocessing(size=32),
+        settings=ExtractionSettings(batch_size=2, num_workers=0, progress=False),
+    )["layer1"]
+
+
+def _raise(code):
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    return fail
+
+
+def _leftovers(cache_dir: Path) -> list[str]:
+    if not cache_dir.exists():
+        return []
+    return sorted(p.name for p in cache_dir.iterdir() if p.name != ".locks")
+
+
+@pytest.mark.parametrize(
+    ("target", "name"),
+    [
+        (os, "posix_fallocate"),  # preallocating the array
+        (cache_module, "_atomic_save_npy"),  # recording progress during extraction
+        (cache_module, "_write_index"),  # writing the index at commit
+    ],
+)
+def test_full_disk_gives_one_line_and_no_partial(tmp_path, records, monkeypatch, target, name):
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setattr(target, name, _raise(errno.ENOSPC))
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"feature cache {cache_dir} cannot be written (No space left on device)" in message
+    assert "free space" in message
+    assert _leftovers(cache_dir) == []
+    monkeypatch.undo()
+    entry = _ensure(cache_dir, records)  # the next run, with room, works
+    assert entry.features.shape == (4, 256)
+
+
+def test_full_disk_at_commit_rename(tmp_path, records, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).parent == cache_dir and not Path(dst).name.startswith("."):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(cache_module.os, "replace", replace)
+    with pytest.raises(ScaleprobeError, match="No space left on device"):
+        _ensure(cache_dir, records)
+    assert _leftovers(cache_dir) == []
+
+
+@pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
+def test_read_only_cache_gives_one_line(tmp_path, records, monkeypatch, code):
+    cache_dir = tmp_path / "cache"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self == cache_dir or cache_dir in self.parents:
+            raise OSError(code, os.strerror(code))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)
+    assert "\n" not in str(info.value)
+    assert f"feature cache {cache_dir} cannot be written" in str(info.value)
+    assert "make it writable or set paths.cache_dir" in str(info.value)
+    assert not cache_dir.exists()
+
+
+def test_read_only_cache_still_serves_complete_entries(tmp_path, records, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    first = _ensure(cache_dir, records)
+    monkeypatch.setattr(Path, "mkdir", _raise(errno.EROFS))
+    again = _ensure(cache_dir, records)  # a hit needs no write, not even the lock
+    np.testing.assert_array_equal(first.features, again.features)
