@@ -45,10 +45,10 @@ def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> 
         items = _items(value) if sweep else [value]
         for item in items:
             if not isinstance(item, str) or item not in allowed:
-                what = "an option" if not sweep else "comma-separated options"
+                bad = f"{key}={value!r}: {item!r}" if sweep else f"{key}={value!r}"
                 raise ScaleprobeError(
-                    f"params.yaml: {key}={value!r}: {item!r} is not {what} of conf/{group}; "
-                    f"choose from {allowed}"
+                    f"params.yaml: {bad} is not an option of conf/{group}; choose from {allowed}"
+                    + (" (comma-separated for a sweep)" if sweep else "")
                 )
 
     return check
