@@ -6,12 +6,14 @@ It only wires the stages: validate -> records -> features -> probes -> MLflow.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import hydra
 import numpy as np
@@ -26,8 +28,10 @@ from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
 from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
 from src.features.layers import resolve_layer
+from src.probes._validation import check_alphas, check_count
+from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
-from src.probes.protocol import PairResult, evaluate_pair
+from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
@@ -41,6 +45,10 @@ from src.tracking.mlflow_runs import (
 __all__ = ["class_features", "main", "run"]
 
 logger = logging.getLogger(__name__)
+
+# Lives as long as the process: Hydra's basic launcher runs a sweep's jobs in
+# one process, so each probe fit of a sweep is made once (src/probes/memo.py).
+_MEMO = ProbeMemo()
 
 
 def class_features(
@@ -120,14 +128,47 @@ def _provenance() -> dict[str, str]:
 
 
 def _summary(result: PairResult) -> dict[str, float]:
-    """Mean, std and 95% CI half-width of every per-split metric."""
+    """Mean, std and 95% CI half-width of every per-split metric, and the permutation p-values."""
     out: dict[str, float] = {}
     for name, values in result.metrics().items():
         stats = summarize(values)
         out[name] = stats["mean"]
         out[f"{name}_std"] = stats["std"]
         out[f"{name}_ci95"] = stats["ci95"]
+    out.update(result.pvalues())
     return out
+
+
+def _plain(value: Any) -> Any:
+    """Return a config node as plain Python (lists stay lists), anything else unchanged."""
+    return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+
+
+def _path_json(path: list[PairResult]) -> str:
+    """Serialize the alpha path: per-split values of every metric at every alpha (Fig. 4-5)."""
+    return json.dumps(
+        {
+            "alphas": [r.alpha for r in path],
+            "metrics": {
+                name: [values.tolist() for values in (r.metrics()[name] for r in path)]
+                for name in METRIC_NAMES
+            },
+        }
+    )
+
+
+def _null_json(result: PairResult) -> str:
+    """Serialize the job's permutation null (splits x permutations) with its p-values."""
+    return json.dumps(
+        {
+            "alpha": result.alpha,
+            "n_permutations": result.r2_test_null.shape[1],
+            "statistic": "mean over splits",
+            "r2_test": result.r2_test_null.tolist(),
+            "angle_deg": result.angle_deg_null.tolist(),
+            **result.pvalues(),
+        }
+    )
 
 
 def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
@@ -160,20 +201,25 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     def ratios(class_id: str) -> np.ndarray:
         return np.array([r.ratio for r in records[class_id]])
 
-    (result,) = evaluate_pair(
-        features[train_class],
-        ratios(train_class),
-        features[test_class],
-        ratios(test_class),
-        alphas=[float(cfg.alpha)],
-        same_class=train_class == test_class,
-        n_splits=cfg.n_splits,
-        n_train=cfg.n_train,
-        n_test=cfg.n_test,
-        seed=cfg.seed,
-        train_class=train_class,
-        test_class=test_class,
-    )
+    alpha = float(cfg.alpha)
+    path_alphas = check_alphas(_plain(cfg.path_alphas), "path_alphas")
+    probe_args = {
+        "same_class": train_class == test_class,
+        "n_splits": cfg.n_splits,
+        "n_train": cfg.n_train,
+        "n_test": cfg.n_test,
+        "seed": cfg.seed,
+        "n_permutations": check_count(cfg.n_permutations, "n_permutations"),
+        "memo": _MEMO,
+        "train_class": train_class,
+        "test_class": test_class,
+    }
+    data = (features[train_class], ratios(train_class), features[test_class], ratios(test_class))
+    # Every job of a pair evaluates the same path (memoized: computed by the
+    # first job, reused by the others); an alpha on the path costs nothing more.
+    path = evaluate_pair(*data, alphas=path_alphas, **probe_args)
+    on_path = [r for r in path if r.alpha == alpha]
+    result = on_path[0] if on_path else evaluate_pair(*data, alphas=[alpha], **probe_args)[0]
     summary = _summary(result)
     params = {
         "backbone": cfg.backbone.name,
@@ -190,6 +236,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "feature_dim": features[train_class].shape[1],
         "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
         "data": cfg.data.name,
+        "n_permutations": cfg.n_permutations,
     }
     own_parent = parent_run_id is None
     if own_parent:
@@ -200,22 +247,28 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         f"{cfg.pair.name} alpha={cfg.alpha}",
         params=params,
         per_split=result.metrics(),
-        scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95"))},
+        scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
         arrays={"coef": result.coef, "coef_test": result.coef_test},
         tags={**_provenance(), "scaleprobe.weights_sha256": weights.sha256},
-        texts={"config.yaml": OmegaConf.to_yaml(cfg, resolve=True)},
+        texts={
+            "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
+            "path.json": _path_json(path),
+            "null.json": _null_json(result),
+        },
     )
     if own_parent:
         end_run(target, parent_run_id)
     logger.info(
-        "%s alpha=%s: r2_test=%.3f±%.3f nnz=%.0f angle_deg=%.1f (shuffled r2_test=%.3f, "
-        "angle_deg=%.1f)",
+        "%s alpha=%s: r2_test=%.3f±%.3f (p=%.3f) nnz=%.0f angle_deg=%.1f (p=%.3f); shuffled "
+        "r2_test=%.3f, angle_deg=%.1f",
         cfg.pair.name,
         cfg.alpha,
         summary["r2_test"],
         summary["r2_test_std"],
+        summary["r2_test_pvalue"],
         summary["nnz"],
         summary["angle_deg"],
+        summary["angle_deg_pvalue"],
         summary["r2_test_shuffled"],
         summary["angle_deg_shuffled"],
     )

@@ -1,0 +1,401 @@
+"""The report's tables: Table 1-2, alignment counts, nulls, transfer matrices.
+
+Every number of a table is a logged metric of one job (or a statistic of a
+logged artifact, said so in the table's notes), kept raw in the table and
+formatted only for Markdown, so that ``report.json`` holds exactly what
+MLflow holds and tests can compare them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from src.report.analysis import (
+    TransferMatrices,
+    maps_for_fraction,
+    random_direction_stats,
+)
+from src.report.records import JobRecord, ReportData, class_name
+
+__all__ = [
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
+    "Table",
+    "alignment_table",
+    "null_table",
+    "table1",
+    "table2",
+    "transfer_tables",
+]
+
+ALBATROSS, KITE, CAR = "n02058221", "n01608432", "n04037443"
+# Table 1 of the paper: R² (mean, std) non-regularized and Lasso (alpha = 0.001).
+PAPER_TABLE1 = {
+    (ALBATROSS, ALBATROSS): ((0.843, 0.012), (0.839, 0.023)),
+    (ALBATROSS, KITE): ((0.672, 0.076), (0.745, 0.042)),
+    (ALBATROSS, CAR): ((0.086, 0.240), (0.560, 0.069)),
+}
+# Table 2 of the paper: (angle, cos) non-regularized, then Lasso.
+PAPER_TABLE2 = {
+    (ALBATROSS, ALBATROSS): ((67.7, 0.410), (46.2, 0.66)),
+    (ALBATROSS, KITE): ((72.4, 0.315), (64.1, 0.414)),
+    (ALBATROSS, CAR): ((86.7, 0.058), (76.9, 0.227)),
+}
+
+Cell = float | tuple[float, float] | str | None
+
+
+@dataclass
+class Table:
+    """A titled table: raw cell values by column, formatted only when rendered.
+
+    Attributes
+    ----------
+    title : str
+        Heading.
+    columns : list of str
+        Column names, in order.
+    rows : list of dict of str to Cell
+        One dict per row; a cell is a float, a ``(mean, std)`` pair, a
+        string, or ``None`` (no value).
+    digits : dict of str to int
+        Decimals per column (default 3).
+    notes : list of str
+        Lines printed under the table.
+    """
+
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Cell]] = field(default_factory=list)
+    digits: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def _format(self, column: str, value: Cell) -> str:
+        n = self.digits.get(column, 3)
+        if value is None:
+            return "—"
+        if isinstance(value, str):
+            return value
+        if isinstance(value, tuple):
+            mean, std = value
+            return f"{mean:.{n}f} ± {std:.{n}f}"
+        if np.isnan(value):
+            return "nan"
+        return f"{value:.{n}f}"
+
+    def to_markdown(self) -> str:
+        """Render as a Markdown table under a ``###`` heading, notes below."""
+        lines = [f"### {self.title}", ""]
+        lines.append("| " + " | ".join(self.columns) + " |")
+        lines.append("|" + "---|" * len(self.columns))
+        for row in self.rows:
+            cells = [self._format(c, row.get(c)) for c in self.columns]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += [""] + [f"{note}  " for note in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def to_json(self) -> dict[str, Any]:
+        """Raw values (``(mean, std)`` as a two-item list) for ``report.json``."""
+        return {
+            "title": self.title,
+            "columns": self.columns,
+            "rows": [
+                {c: list(v) if isinstance(v, tuple) else v for c, v in row.items()}
+                for row in self.rows
+            ],
+            "notes": self.notes,
+        }
+
+
+def _mean_std(run: JobRecord | None, name: str) -> tuple[float, float] | None:
+    if run is None:
+        return None
+    return run.metrics[name], run.metrics[f"{name}_std"]
+
+
+def _metric(run: JobRecord | None, name: str) -> float | None:
+    return None if run is None else run.metrics.get(name)
+
+
+def _alpha_label(alpha: float | None) -> str:
+    return "none" if alpha is None else f"α={alpha:g}"
+
+
+def _pair_cells(pair: tuple[str, str]) -> dict[str, Cell]:
+    return {"train": class_name(pair[0]), "test": class_name(pair[1])}
+
+
+def _lasso_note(data: ReportData) -> list[str]:
+    if data.lasso_alpha is not None and data.lasso_alpha != data.reference_alpha:
+        return [
+            f"No run at the reference alpha {data.reference_alpha:g}: the Lasso columns use "
+            f"the sweep's nearest alpha, {data.lasso_alpha:g}."
+        ]
+    return []
+
+
+def table1(data: ReportData) -> Table:
+    """Table 1: test R² within and across classes, least squares beside the Lasso."""
+    nonreg, lasso = _alpha_label(data.nonreg_alpha), _alpha_label(data.lasso_alpha)
+    columns = [
+        "train",
+        "test",
+        f"R² non-reg ({nonreg})",
+        "p non-reg",
+        f"R² Lasso ({lasso})",
+        "p Lasso",
+        "nnz Lasso",
+        "R² shuffled Lasso",
+    ]
+    if data.random:
+        columns += ["R² random weights non-reg", "R² random weights Lasso"]
+    columns += ["paper non-reg", "paper Lasso"]
+    table = Table("Table 1: scale prediction (test R², mean ± std over splits)", columns)
+    table.digits = {"nnz Lasso": 1}
+    for pair in data.pairs:
+        ols, las = data.get(pair, data.nonreg_alpha), data.get(pair, data.lasso_alpha)
+        row: dict[str, Cell] = {
+            **_pair_cells(pair),
+            columns[2]: _mean_std(ols, "r2_test"),
+            "p non-reg": _metric(ols, "r2_test_pvalue"),
+            columns[4]: _mean_std(las, "r2_test"),
+            "p Lasso": _metric(las, "r2_test_pvalue"),
+            "nnz Lasso": _metric(las, "nnz"),
+            "R² shuffled Lasso": _metric(las, "r2_test_shuffled"),
+        }
+        if data.random:
+            row["R² random weights non-reg"] = _mean_std(
+                data.get(pair, data.nonreg_alpha, random=True), "r2_test"
+            )
+            row["R² random weights Lasso"] = _mean_std(
+                data.get(pair, data.lasso_alpha, random=True), "r2_test"
+            )
+        paper = PAPER_TABLE1.get(pair)
+        row["paper non-reg"] = paper[0] if paper else None
+        row["paper Lasso"] = paper[1] if paper else None
+        table.rows.append(row)
+    table.notes = [
+        "p: permutation p-value of the mean test R² against the same probe trained on "
+        "shuffled ratios (logged `r2_test_pvalue`); R² shuffled: its first permutation "
+        "(`r2_test_shuffled`).",
+        *_lasso_note(data),
+    ]
+    if not data.random:
+        table.notes.append(_random_weights_note(data))
+    return table
+
+
+def _random_weights_note(data: ReportData) -> str:
+    if data.weights == "random":
+        return (
+            "Random-weights null: every run of this sweep uses random weights (no pretrained "
+            "checkpoint), so these rows are that null; add pretrained runs "
+            "(backbone.weights=IMAGENET1K_V1) for the trained network."
+        )
+    return (
+        "Random-weights null: not in this sweep; add backbone.weights=IMAGENET1K_V1,random "
+        "to the sweep to show it beside each result."
+    )
+
+
+def table2(data: ReportData) -> Table:
+    """Table 2: angle and cosine between probes of two training sets, with nulls."""
+    nonreg, lasso = _alpha_label(data.nonreg_alpha), _alpha_label(data.lasso_alpha)
+    columns = [
+        "train",
+        "test",
+        f"angle non-reg ({nonreg})",
+        "cos non-reg",
+        f"angle Lasso ({lasso})",
+        "cos Lasso",
+        "p angle Lasso",
+        "angle shuffled Lasso",
+    ]
+    if data.random:
+        columns += ["angle random weights Lasso", "cos random weights Lasso"]
+    columns += ["paper angle non-reg", "paper cos non-reg", "paper angle Lasso", "paper cos Lasso"]
+    table = Table("Table 2: angle (°) and cosine between coefficient vectors", columns)
+    table.digits = {c: 1 for c in columns if "angle" in c and not c.startswith("p ")}
+    for pair in data.pairs:
+        ols, las = data.get(pair, data.nonreg_alpha), data.get(pair, data.lasso_alpha)
+        row: dict[str, Cell] = {
+            **_pair_cells(pair),
+            columns[2]: _metric(ols, "angle_deg"),
+            "cos non-reg": _metric(ols, "cos"),
+            columns[4]: _metric(las, "angle_deg"),
+            "cos Lasso": _metric(las, "cos"),
+            "p angle Lasso": _metric(las, "angle_deg_pvalue"),
+            "angle shuffled Lasso": _metric(las, "angle_deg_shuffled"),
+        }
+        if data.random:
+            rnd = data.get(pair, data.lasso_alpha, random=True)
+            row["angle random weights Lasso"] = _metric(rnd, "angle_deg")
+            row["cos random weights Lasso"] = _metric(rnd, "cos")
+        paper = PAPER_TABLE2.get(pair)
+        if paper:
+            (row["paper angle non-reg"], row["paper cos non-reg"]) = paper[0]
+            (row["paper angle Lasso"], row["paper cos Lasso"]) = paper[1]
+        table.rows.append(row)
+    d = data.feature_dim
+    rand = random_direction_stats(d)
+    table.rows.append(
+        {
+            "train": f"random directions (d={d})",
+            "test": "",
+            columns[2]: (rand["angle_deg"], rand["angle_deg_std"]),
+            "cos non-reg": (rand["cos"], rand["cos_std"]),
+            columns[4]: (rand["angle_deg"], rand["angle_deg_std"]),
+            "cos Lasso": (rand["cos"], rand["cos_std"]),
+        }
+    )
+    table.notes = [
+        "Same class: probes of two disjoint training sets of the class; cross class: the "
+        "training-class probe against a probe fitted on the test class's images (logged "
+        "`angle_deg`, `cos`, means over splits). Angles are arccos of the signed cosine, in "
+        "[0°, 180°]; the paper reports [0°, 90°] and |cos|.",
+        "p angle: permutation p-value of the mean angle against probes of shuffled ratios "
+        "(`angle_deg_pvalue`); angle shuffled: the first permutation "
+        "(`angle_deg_shuffled`, ≈ 90°).",
+        "Random directions: angle and cosine between 1000 pairs of random unit vectors of "
+        "the layer's dimension (mean ± std), the chance level of the geometry.",
+        *_lasso_note(data),
+    ]
+    return table
+
+
+def alignment_table(
+    data: ReportData, probes: dict[str, tuple[JobRecord, np.ndarray] | None]
+) -> Table:
+    """Feature maps holding 90% and 99% of each probe's norm (Fig. 3's companion).
+
+    Parameters
+    ----------
+    data : ReportData
+        The arranged runs.
+    probes : dict of str to (JobRecord, ndarray of shape (n_splits, d)) or None
+        Label (e.g. ``"non-reg"``) to the run and its per-split probes;
+        ``"random direction"`` may map to ``(None, directions)``.
+    """
+    columns = ["probe", "alpha", "nnz", "maps for 90%", "maps for 99%", "R² test", "paper"]
+    table = Table("Alignment: feature maps carrying the probe's norm", columns)
+    table.digits = {"nnz": 1, "maps for 90%": 1, "maps for 99%": 1, "alpha": 4}
+    paper = {"non-reg": "R² 0.874", "Lasso": "40 of 1280 non-zero, R² 0.839"}
+    for label, entry in probes.items():
+        if entry is None:
+            table.rows.append({"probe": label})
+            continue
+        run, coef = entry
+        m90, m99 = maps_for_fraction(coef, 0.9), maps_for_fraction(coef, 0.99)
+        table.rows.append(
+            {
+                "probe": label,
+                "alpha": None if run is None else run.alpha,
+                "nnz": float(np.mean(np.count_nonzero(coef, axis=1))),
+                "maps for 90%": (float(np.nanmean(m90)), float(np.nanstd(m90, ddof=1))),
+                "maps for 99%": (float(np.nanmean(m99)), float(np.nanstd(m99, ddof=1))),
+                "R² test": _metric(run, "r2_test"),
+                "paper": paper.get(label),
+            }
+        )
+    table.notes = [
+        f"Mean ± std over splits of the smallest number of feature maps (of "
+        f"{data.feature_dim}) whose normalized coefficients carry 90% / 99% of the norm, "
+        "from the logged `coef.npy` of the training-class probes.",
+        *_lasso_note(data),
+    ]
+    return table
+
+
+def null_table(data: ReportData) -> Table:
+    """Permutation nulls beside the results they test, from the logged ``null.json``."""
+    columns = [
+        "train",
+        "test",
+        "alpha",
+        "R² test",
+        "null R² (mean [2.5%, 97.5%])",
+        "p R²",
+        "angle",
+        "null angle (mean [2.5%, 97.5%])",
+        "p angle",
+        "permutations",
+    ]
+    table = Table("Permutation nulls (shuffled ratios)", columns)
+    table.digits = {"angle": 1, "alpha": 4}
+    for pair in data.pairs:
+        for alpha in (data.nonreg_alpha, data.lasso_alpha):
+            run = data.get(pair, alpha)
+            if run is None or run.null is None:
+                continue
+            null = run.null
+            r2 = _column_means(null["r2_test"])
+            angle = _column_means(null["angle_deg"])
+            table.rows.append(
+                {
+                    **_pair_cells(pair),
+                    "alpha": run.alpha,
+                    "R² test": run.metrics["r2_test"],
+                    "null R² (mean [2.5%, 97.5%])": _interval(r2, 3),
+                    "p R²": run.metrics["r2_test_pvalue"],
+                    "angle": run.metrics["angle_deg"],
+                    "null angle (mean [2.5%, 97.5%])": _interval(angle, 1),
+                    "p angle": run.metrics["angle_deg_pvalue"],
+                    "permutations": str(null["n_permutations"]),
+                }
+            )
+    table.notes = [
+        "Each permutation shuffles the ratios of every split; its statistic is the mean over "
+        "splits, like the observed value. p = (1 + #null at least as extreme) / "
+        "(1 + permutations).",
+    ]
+    return table
+
+
+def _column_means(values: list[list[float]]) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(arr, axis=0) if np.isfinite(arr).any() else np.full(arr.shape[1], np.nan)
+
+
+def _interval(values: np.ndarray, digits: int) -> str:
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
+    return f"{np.nanmean(values):.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def transfer_tables(matrices: TransferMatrices, alpha: float) -> list[Table]:
+    """The transfer matrices as two tables (rows: training class)."""
+    names = [class_name(c) for c in matrices.classes]
+    out = []
+    for title, values, notes in (
+        (
+            f"Transfer R² (train → test, α={alpha:g})",
+            matrices.r2,
+            ["Test R² of the probe trained on the row class (logged `r2_test`); — : no run."],
+        ),
+        (
+            f"Cosine between probes of two classes (α={alpha:g})",
+            matrices.cos,
+            [
+                "Logged `cos` of the job of the pair (either direction); cells marked * are "
+                "means over splits of the cosine between logged probes (`coef.npy`, "
+                "`coef_test.npy`) of two jobs; diagonal: two disjoint training sets.",
+            ],
+        ),
+    ):
+        table = Table(title, ["train \\ test", *names], notes=notes)
+        for i, row_name in enumerate(names):
+            row: dict[str, Cell] = {"train \\ test": row_name}
+            for j, col in enumerate(names):
+                value = values[i, j]
+                if np.isnan(value):
+                    row[col] = None
+                elif values is matrices.cos and matrices.cos_source[i, j] == "coef":
+                    row[col] = f"{value:.3f}*"
+                else:
+                    row[col] = float(value)
+            table.rows.append(row)
+        out.append(table)
+    return out

@@ -1,0 +1,243 @@
+"""Reading a sweep back from MLflow for the report, and logging the report onto it.
+
+The report never recomputes anything from features: it reads what the jobs
+logged (params, mean metrics, ``.npy`` and ``.json`` artifacts) through these
+functions, so that only :mod:`src.tracking` talks to MLflow. Every way of
+pointing at a sweep that does not exist ends in a one-line
+:class:`~src.errors.ScaleprobeError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src.errors import ScaleprobeError
+from src.tracking.mlflow_runs import PARENT_TAG, TrackingTarget, _client, check_reachable
+
+__all__ = [
+    "RunData",
+    "find_sweep",
+    "list_children",
+    "log_report",
+    "read_json_artifact",
+    "read_npy_artifact",
+]
+
+logger = logging.getLogger(__name__)
+
+ROLE_TAG = "scaleprobe.role"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the report needs of one MLflow run.
+
+    Attributes
+    ----------
+    run_id : str
+        The run's id.
+    run_name : str
+        Its name (``"<pair> alpha=<alpha>"`` for a job).
+    status : str
+        ``FINISHED``, ``FAILED``, ``RUNNING`` or ``KILLED``.
+    experiment_id : str
+        The experiment holding it.
+    params : dict of str to str
+        Logged params.
+    metrics : dict of str to float
+        Last logged value of each metric (for per-split metrics: the mean,
+        logged at step ``n_splits``).
+    start_time : int
+        Start time in ms since the epoch.
+    """
+
+    run_id: str
+    run_name: str
+    status: str
+    experiment_id: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+    start_time: int
+
+
+def _run_data(run: Any) -> RunData:
+    return RunData(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        status=run.info.status,
+        experiment_id=run.info.experiment_id,
+        params=dict(run.data.params),
+        metrics={k: float(v) for k, v in run.data.metrics.items()},
+        start_time=int(run.info.start_time or 0),
+    )
+
+
+def _check_store(target: TrackingTarget) -> None:
+    """A local sqlite store that does not exist yet has no sweep (and must not be created)."""
+    check_reachable(target)
+    if target.uri.startswith("sqlite:///"):
+        db = Path(target.uri.removeprefix("sqlite:///"))
+        if not db.is_file():
+            raise ScaleprobeError(
+                f"tracking.uri={target.uri!r}: no MLflow store at {db}; run a sweep first "
+                "(python -m src.run -m alpha=0,0.001,0.01) or point tracking.uri at one"
+            )
+
+
+def find_sweep(
+    target: TrackingTarget, parent_run_id: str | None = None, experiment: str | None = None
+) -> RunData:
+    """Return a sweep's parent run: the given one, or the latest in an experiment.
+
+    Parameters
+    ----------
+    target : TrackingTarget
+        The tracking store.
+    parent_run_id : str or None, default=None
+        A parent run id; ``None`` picks the most recently started sweep.
+    experiment : str or None, default=None
+        Experiment to search for the latest sweep; ``None`` uses
+        ``target.experiment``. Ignored when ``parent_run_id`` is given.
+
+    Returns
+    -------
+    RunData
+        The parent run.
+
+    Raises
+    ------
+    ScaleprobeError
+        If the store, the run or the experiment does not exist, the run is a
+        job rather than a sweep, or the experiment holds no sweep.
+    """
+    _check_store(target)
+    client = _client(target)
+    if parent_run_id is not None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = client.get_run(str(parent_run_id))
+        except MlflowException:
+            raise ScaleprobeError(
+                f"report.parent_run_id={parent_run_id!r} is not a run in {target.uri}; use the "
+                "id of a sweep's parent run (see `mlflow ui`) or leave it unset for the latest"
+            ) from None
+        parent_of = run.data.tags.get(PARENT_TAG)
+        if parent_of is not None:
+            raise ScaleprobeError(
+                f"report.parent_run_id={parent_run_id!r} is a job, not a sweep; its sweep's "
+                f"parent run is {parent_of!r}"
+            )
+        return _run_data(run)
+    name = experiment or target.experiment
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        names = sorted(e.name for e in client.search_experiments())
+        raise ScaleprobeError(
+            f"report.experiment={name!r} is not an experiment in {target.uri}; "
+            f"choose from {names}"
+        )
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise ScaleprobeError(
+            f"experiment {name!r} in {target.uri} has no sweep; run one first "
+            "(python -m src.run -m alpha=0,0.001,0.01)"
+        )
+    return _run_data(runs[0])
+
+
+def list_children(target: TrackingTarget, parent: RunData) -> list[RunData]:
+    """Return the FINISHED jobs of a sweep, oldest first.
+
+    Parameters
+    ----------
+    target : TrackingTarget
+        The tracking store.
+    parent : RunData
+        The sweep's parent run.
+
+    Returns
+    -------
+    list of RunData
+        Finished children; failed or running ones are left out (and counted
+        in a log line).
+
+    Raises
+    ------
+    ScaleprobeError
+        If the sweep has no finished child.
+    """
+    client = _client(target)
+    runs = client.search_runs(
+        [parent.experiment_id],
+        filter_string=f"tags.`{PARENT_TAG}` = '{parent.run_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=50_000,
+    )
+    finished = [_run_data(r) for r in runs if r.info.status == "FINISHED"]
+    if len(finished) < len(runs):
+        logger.warning(
+            "sweep %s: leaving out %d of %d jobs that did not finish",
+            parent.run_id,
+            len(runs) - len(finished),
+            len(runs),
+        )
+    if not finished:
+        raise ScaleprobeError(
+            f"sweep {parent.run_id!r} ({parent.run_name!r}) has no finished job "
+            f"({len(runs)} job(s) in all); rerun the sweep or pass another report.parent_run_id"
+        )
+    return finished
+
+
+def _download(target: TrackingTarget, run_id: str, path: str, tmp: str) -> Path:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(_client(target).download_artifacts(run_id, path, tmp))
+    except (MlflowException, OSError) as error:
+        raise ScaleprobeError(
+            f"run {run_id!r} has no readable artifact {path!r} ({error}); was it logged by an "
+            "older version? rerun the sweep"
+        ) from None
+
+
+def read_npy_artifact(target: TrackingTarget, run_id: str, path: str) -> np.ndarray:
+    """Return a ``.npy`` artifact of a run (e.g. ``coef.npy``) as an array.
+
+    Raises
+    ------
+    ScaleprobeError
+        If the run has no such artifact.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        return np.load(_download(target, run_id, path, tmp), allow_pickle=False)
+
+
+def read_json_artifact(target: TrackingTarget, run_id: str, path: str) -> Any:
+    """Return a ``.json`` artifact of a run (e.g. ``path.json``), parsed.
+
+    Raises
+    ------
+    ScaleprobeError
+        If the run has no such artifact.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(_download(target, run_id, path, tmp).read_text())
+
+
+def log_report(target: TrackingTarget, run_id: str, directory: str | Path) -> None:
+    """Log every file of ``directory`` as artifacts of ``run_id`` under ``report/``."""
+    _client(target).log_artifacts(run_id, str(directory), artifact_path="report")
