@@ -77,7 +77,7 @@ def alignment_curve(coef: np.ndarray, top: int = TOP_MAPS) -> AlignmentCurve:
 
 
 def random_alignment_curve(d: int, n: int = 100, top: int = TOP_MAPS) -> AlignmentCurve:
-    """The same curve for random unit directions in ``d`` dimensions (chance level)."""
+    """Compute the same curve for random unit directions in ``d`` dimensions (chance level)."""
     dirs = random_directions(d, n, _NULL_SEED)
     return _curve(np.array([cumulative_norm(v, top=top) for v in dirs]))
 

@@ -13,11 +13,11 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 (the backend is chosen first)
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from src.report.analysis import AlignmentCurve, PathSummary, TransferMatrices  # noqa: E402
-from src.report.records import class_name  # noqa: E402
+from src.report.analysis import AlignmentCurve, PathSummary, TransferMatrices
+from src.report.records import class_name
 
 __all__ = [
     "PAPER_FIG3",
@@ -75,8 +75,8 @@ def alignment_figure(
         linestyle=":",
         label=f"paper: Lasso keeps {PAPER_FIG3['lasso_nnz']} of {PAPER_FIG3['d']} maps",
     )
-    ax.set_xlabel("number of feature maps d′ (largest |v̂ᵢ| first)")
-    ax.set_ylabel("norm |v̂₁…d′| of the normalized probe (fraction of 1)")
+    ax.set_xlabel("number of feature maps d' (largest |v̂ᵢ| first)")
+    ax.set_ylabel("norm |v̂₁…d'| of the normalized probe (fraction of 1)")
     ax.set_ylim(0, 1.02)
     ax.set_xlim(1, max(x.max(), 2))
     ax.set_title(title)
@@ -123,6 +123,8 @@ def sparsity_figure(
         for label, (ref_x, ref_y) in refs.items():
             ax.plot([ref_x], [ref_y], marker="*", markersize=11, linestyle="", label=label)
         ax.set_xscale("log")
+        right = max([float(x.max()), *(ref_x for ref_x, _ in refs.values())])
+        ax.set_xlim(right=right * 1.5)
         ax.set_xlabel("mean number of non-zero coefficients (log scale)")
         ax.set_ylabel("R² (mean and 95% CI over splits)")
         ax.set_title(panel)

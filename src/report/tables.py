@@ -121,7 +121,7 @@ def _metric(run: JobRecord | None, name: str) -> float | None:
 
 
 def _alpha_label(alpha: float | None) -> str:
-    return "none" if alpha is None else f"α={alpha:g}"
+    return "none" if alpha is None else f"alpha={alpha:g}"
 
 
 def _pair_cells(pair: tuple[str, str]) -> dict[str, Cell]:
@@ -366,17 +366,17 @@ def _interval(values: np.ndarray, digits: int) -> str:
 
 
 def transfer_tables(matrices: TransferMatrices, alpha: float) -> list[Table]:
-    """The transfer matrices as two tables (rows: training class)."""
+    """Render the transfer matrices as two tables (rows: training class)."""
     names = [class_name(c) for c in matrices.classes]
     out = []
     for title, values, notes in (
         (
-            f"Transfer R² (train → test, α={alpha:g})",
+            f"Transfer R² (train → test, alpha={alpha:g})",
             matrices.r2,
             ["Test R² of the probe trained on the row class (logged `r2_test`); — : no run."],
         ),
         (
-            f"Cosine between probes of two classes (α={alpha:g})",
+            f"Cosine between probes of two classes (alpha={alpha:g})",
             matrices.cos,
             [
                 "Logged `cos` of the job of the pair (either direction); cells marked * are "

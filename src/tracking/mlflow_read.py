@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,7 @@ def _run_data(run: Any) -> RunData:
 
 
 def _check_store(target: TrackingTarget) -> None:
-    """A local sqlite store that does not exist yet has no sweep (and must not be created)."""
+    """Refuse a local sqlite store that does not exist: it has no sweep (and must not be made)."""
     check_reachable(target)
     if target.uri.startswith("sqlite:///"):
         db = Path(target.uri.removeprefix("sqlite:///"))
@@ -141,8 +143,7 @@ def find_sweep(
     if found is None:
         names = sorted(e.name for e in client.search_experiments())
         raise ScaleprobeError(
-            f"report.experiment={name!r} is not an experiment in {target.uri}; "
-            f"choose from {names}"
+            f"report.experiment={name!r} is not an experiment in {target.uri}; choose from {names}"
         )
     runs = client.search_runs(
         [found.experiment_id],
@@ -205,6 +206,9 @@ def list_children(target: TrackingTarget, parent: RunData) -> list[RunData]:
 def _download(target: TrackingTarget, run_id: str, path: str, tmp: str) -> Path:
     from mlflow.exceptions import MlflowException
 
+    # MLflow draws a tqdm bar per file; the report logs its own progress lines.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
     try:
         return Path(_client(target).download_artifacts(run_id, path, tmp))
     except (MlflowException, OSError) as error:
@@ -238,6 +242,12 @@ def read_json_artifact(target: TrackingTarget, run_id: str, path: str) -> Any:
         return json.loads(_download(target, run_id, path, tmp).read_text())
 
 
-def log_report(target: TrackingTarget, run_id: str, directory: str | Path) -> None:
-    """Log every file of ``directory`` as artifacts of ``run_id`` under ``report/``."""
-    _client(target).log_artifacts(run_id, str(directory), artifact_path="report")
+def log_report(target: TrackingTarget, run_id: str, files: Sequence[str | Path]) -> None:
+    """Log the report's files as artifacts of ``run_id`` under ``report/``.
+
+    Only the given files are logged, not their whole directory, which may
+    hold anything (``report.output_dir=.`` is allowed).
+    """
+    client = _client(target)
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path="report")

@@ -1,0 +1,340 @@
+"""Assemble the report: read a sweep from MLflow, write Markdown, JSON and PNGs.
+
+``load_sweep`` is the only part that reads MLflow (through
+:mod:`src.tracking.mlflow_read`); ``write_report`` works on records alone,
+so tests can feed it synthetic records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from src.errors import ScaleprobeError
+from src.probes.nulls import random_directions
+from src.probes.progress import log_progress
+from src.report.analysis import (
+    alignment_curve,
+    path_summary,
+    random_alignment_curve,
+    transfer_matrices,
+)
+from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
+from src.report.records import ReportData, class_name, job_record, organize
+from src.report.tables import (
+    PAPER_TABLE1,
+    Table,
+    alignment_table,
+    null_table,
+    table1,
+    table2,
+    transfer_tables,
+)
+from src.tracking.mlflow_read import (
+    RunData,
+    find_sweep,
+    list_children,
+    log_report,
+    read_json_artifact,
+    read_npy_artifact,
+)
+from src.tracking.mlflow_runs import TrackingTarget
+
+__all__ = ["FIGURES", "build_report", "load_sweep", "write_report"]
+
+logger = logging.getLogger(__name__)
+
+FIGURES = {
+    "fig3": "fig3_alignment.png",
+    "fig4": "fig4_sparsity_same_class.png",
+    "fig5": "fig5_sparsity_cross_class.png",
+    "nulls": "nulls_permutation.png",
+    "transfer": "transfer_matrix.png",
+}
+
+
+def load_sweep(
+    target: TrackingTarget,
+    *,
+    parent_run_id: str | None,
+    experiment: str | None,
+    reference_alpha: float,
+    select: Mapping[str, Any] | None = None,
+) -> tuple[RunData, ReportData]:
+    """Read a sweep's finished jobs and the artifacts the report needs.
+
+    Artifacts are downloaded only for the runs the tables use: least squares
+    and the Lasso alpha of each pair (coefficients, permutation null) and one
+    alpha path per pair.
+
+    Returns
+    -------
+    parent : RunData
+        The sweep's parent run.
+    data : ReportData
+        The arranged runs, with artifacts attached.
+
+    Raises
+    ------
+    ScaleprobeError
+        If the sweep cannot be found, has no finished job, or its runs cannot
+        be compared (see :func:`~src.report.records.organize`).
+    """
+    parent = find_sweep(target, parent_run_id=parent_run_id, experiment=experiment)
+    children = list_children(target, parent)
+    records = [job_record(c.run_id, c.params, c.metrics) for c in children]
+    data = organize(records, reference_alpha, select)
+    logger.info(
+        "sweep %s (%s): %d finished jobs, %d pairs, alphas %s",
+        parent.run_id,
+        parent.run_name,
+        len(records),
+        len(data.pairs),
+        [f"{a:g}" for a in data.alphas],
+    )
+    wanted = [
+        (pair, alpha)
+        for pair in data.pairs
+        for alpha in dict.fromkeys((data.nonreg_alpha, data.lasso_alpha))
+        if data.get(pair, alpha) is not None
+    ]
+    for pair, alpha in log_progress(wanted, len(wanted), "reading artifacts", steps=4):
+        run = data.get(pair, alpha)
+        data.main[(*pair, alpha)] = replace(
+            run,
+            coef=read_npy_artifact(target, run.run_id, "coef.npy"),
+            coef_test=read_npy_artifact(target, run.run_id, "coef_test.npy"),
+            null=read_json_artifact(target, run.run_id, "null.json"),
+        )
+    for pair in data.pairs:
+        alpha = data.lasso_alpha if data.get(pair, data.lasso_alpha) else data.nonreg_alpha
+        key = (*pair, alpha)
+        if key not in data.main:  # only other alphas: any run of the pair carries the path
+            key = next(k for k in data.main if k[:2] == pair)
+        run = data.main[key]
+        data.main[key] = replace(run, path=read_json_artifact(target, run.run_id, "path.json"))
+    return parent, data
+
+
+def _pair_title(pair: tuple[str, str]) -> str:
+    return f"{class_name(pair[0])} → {class_name(pair[1])}"
+
+
+def _fig3(data: ReportData, out: Path) -> tuple[str, list[Table]]:
+    same = [p for p in data.pairs if p[0] == p[1]] or data.pairs
+    pair = same[0]
+    probes: dict[str, Any] = {}
+    curves = {}
+    for label, alpha in (("non-reg", data.nonreg_alpha), ("Lasso", data.lasso_alpha)):
+        run = data.get(pair, alpha)
+        if run is None or run.coef is None:
+            probes[label] = None
+            continue
+        probes[label] = (run, run.coef)
+        r2 = run.metrics["r2_test"]
+        curves[f"{label} (alpha={run.alpha:g}, R² test {r2:.3f})"] = alignment_curve(run.coef)
+    if not curves:
+        return "Fig. 3 needs runs at alpha=0 or a positive alpha; this sweep has none.\n", []
+    d = data.feature_dim
+    probes["random direction"] = (None, random_directions(d, 100, 0))
+    alignment_figure(
+        curves,
+        random_alignment_curve(d),
+        out / FIGURES["fig3"],
+        f"Fig. 3: alignment of the {class_name(pair[0])} probe (mean, 95% CI over splits)",
+    )
+    text = (
+        f"![Fig. 3]({FIGURES['fig3']})\n\nProbes trained on {class_name(pair[0])} "
+        f"({_pair_title(pair)} runs); the paper's non-reg R² is 0.874, Lasso 0.839 with 40 of "
+        "1280 maps.\n"
+    )
+    return text, [alignment_table(data, probes)]
+
+
+def _sparsity(data: ReportData, out: Path) -> str:
+    text = []
+    for key, pairs, title in (
+        ("fig4", [p for p in data.pairs if p[0] == p[1]], "Fig. 4: Lasso path, same class"),
+        ("fig5", [p for p in data.pairs if p[0] != p[1]], "Fig. 5: Lasso path, across classes"),
+    ):
+        panels = {}
+        for pair in pairs:
+            run = next((r for k, r in data.main.items() if k[:2] == pair and r.path), None)
+            if run is None:
+                continue
+            refs = {}
+            paper = PAPER_TABLE1.get(pair)
+            if paper:
+                refs = {
+                    f"paper non-reg (R² {paper[0][0]})": (float(data.feature_dim), paper[0][0]),
+                    f"paper Lasso alpha=0.001 (R² {paper[1][0]})": (40.0, paper[1][0]),
+                }
+            panels[_pair_title(pair)] = (path_summary(run.path), refs)
+        if not panels:
+            text.append(f"{title}: no such pair in this sweep.\n")
+            continue
+        sparsity_figure(panels, out / FIGURES[key], title + " (R² against non-zero coefficients)")
+        text.append(f"![{title}]({FIGURES[key]})\n")
+    text.append(
+        "\nEach job logs the whole alpha path (`path.json`, the config's `path_alphas`) on its "
+        "splits; points are alphas, x the mean number of non-zero coefficients.\n"
+    )
+    return "\n".join(text)
+
+
+def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
+    panels = {}
+    for pair in data.pairs:
+        run = data.get(pair, data.lasso_alpha) or data.get(pair, data.nonreg_alpha)
+        if run is None or run.null is None:
+            continue
+        null = np.asarray(run.null["r2_test"], dtype=float)
+        angles = np.asarray(run.null["angle_deg"], dtype=float)
+        with np.errstate(invalid="ignore"):
+            r2_null = np.nanmean(null, axis=0)
+            angle_null = np.nanmean(angles, axis=0)
+        name = f"{_pair_title(pair)}, alpha={run.alpha:g}"
+        panels[f"R², {name}"] = (
+            r2_null,
+            run.metrics["r2_test"],
+            run.metrics["r2_test_pvalue"],
+            "mean test R² over splits",
+        )
+        panels[f"angle, {name}"] = (
+            angle_null,
+            run.metrics["angle_deg"],
+            run.metrics["angle_deg_pvalue"],
+            "mean angle over splits (°)",
+        )
+    if not panels:
+        return "No permutation null was logged.\n", []
+    null_figure(panels, out / FIGURES["nulls"], "Shuffled-ratio nulls (gray) and observed (red)")
+    return f"![nulls]({FIGURES['nulls']})\n", [null_table(data)]
+
+
+def _transfer(data: ReportData, out: Path) -> tuple[str, list[Table]]:
+    alpha = data.lasso_alpha if data.lasso_alpha is not None else data.nonreg_alpha
+    matrices = transfer_matrices(data, alpha)
+    transfer_figure(matrices, out / FIGURES["transfer"], f"Transfer matrix (alpha={alpha:g})")
+    text = (
+        f"![transfer]({FIGURES['transfer']})\n\nRows: training class; columns: test class. "
+        "For every cell, sweep `pair=custom pair.train_class=<a>,<b>,<c> "
+        "pair.test_class=<a>,<b>,<c>`.\n"
+    )
+    return text, transfer_tables(matrices, alpha)
+
+
+def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str]) -> list[Path]:
+    """Write ``report.md``, ``report.json`` and the figures of ``data`` into ``out_dir``.
+
+    Parameters
+    ----------
+    data : ReportData
+        Arranged runs with their artifacts.
+    out_dir : str or Path
+        Output directory (created; files of an earlier report are replaced).
+    source : mapping of str to str
+        Where the runs came from (parent run id, experiment, tracking URI),
+        printed at the top.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in FIGURES.values():
+        (out / name).unlink(missing_ok=True)
+    sections: list[tuple[str, str, list[Table]]] = []
+    fig3_text, fig3_tables = _fig3(data, out)
+    sections.append(("Fig. 3: alignment with individual feature maps", fig3_text, fig3_tables))
+    sections.append(("Fig. 4 and 5: R² against sparsity", _sparsity(data, out), []))
+    sections.append(("Tables 1 and 2: within and across classes", "", [table1(data), table2(data)]))
+    sections.append(("Null models", *_nulls(data, out)))
+    sections.append(("Transfer matrix", *_transfer(data, out)))
+    lines = ["# scaleprobe report", ""]
+    lines += [f"- {k}: `{v}`" for k, v in source.items()]
+    lines += [f"- {k}: `{v}`" for k, v in data.shared.items()]
+    lines += [
+        f"- weights: `{data.weights}`" + (" (and `random`: the null)" if data.random else ""),
+        f"- alphas: {', '.join(f'{a:g}' for a in data.alphas)}; reference alpha "
+        f"{data.reference_alpha:g}",
+        f"- jobs: {len(data.main) + len(data.random)}",
+        "",
+    ]
+    tables: list[Table] = []
+    for title, text, section_tables in sections:
+        lines += [f"## {title}", "", text] + [t.to_markdown() for t in section_tables]
+        tables += section_tables
+    lines += ["## Runs", "", "| train | test | alpha | weights | run id |", "|---|---|---|---|---|"]
+    for (train, test, alpha), run in [*sorted(data.main.items()), *sorted(data.random.items())]:
+        lines.append(
+            f"| {class_name(train)} | {class_name(test)} | {alpha:g} | {run.weights} "
+            f"| `{run.run_id}` |"
+        )
+    report_md = out / "report.md"
+    report_md.write_text("\n".join(lines) + "\n")
+    report_json = out / "report.json"
+    report_json.write_text(
+        json.dumps(
+            {
+                "source": dict(source),
+                "lasso_alpha": data.lasso_alpha,
+                "nonreg_alpha": data.nonreg_alpha,
+                "runs": {f"{t}|{s}|{a:g}": r.run_id for (t, s, a), r in sorted(data.main.items())},
+                "tables": [t.to_json() for t in tables],
+            },
+            indent=1,
+        )
+    )
+    figures = [out / name for name in FIGURES.values() if (out / name).is_file()]
+    return [report_md, report_json, *figures]
+
+
+def build_report(
+    target: TrackingTarget,
+    *,
+    parent_run_id: str | None,
+    experiment: str | None,
+    reference_alpha: float,
+    output_dir: str | Path,
+    select: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Read a sweep, write its report into ``output_dir`` and log it on the parent run.
+
+    Returns
+    -------
+    list of Path
+        The files written (and logged under the parent's ``report/``).
+
+    Raises
+    ------
+    ScaleprobeError
+        On a missing or unusable sweep, or an output directory that cannot
+        be written.
+    """
+    parent, data = load_sweep(
+        target,
+        parent_run_id=parent_run_id,
+        experiment=experiment,
+        reference_alpha=reference_alpha,
+        select=select,
+    )
+    source = {"parent run": parent.run_id, "sweep": parent.run_name, "tracking": target.uri}
+    try:
+        files = write_report(data, output_dir, source)
+    except OSError as error:
+        raise ScaleprobeError(
+            f"report.output_dir={str(output_dir)!r} cannot be written ({error.strerror}); "
+            "pass a writable directory"
+        ) from None
+    log_report(target, parent.run_id, files)
+    logger.info("report: %s (%d files), logged to run %s", files[0], len(files), parent.run_id)
+    return files
