@@ -195,18 +195,18 @@ def transfer_figure(matrices: TransferMatrices, path: Path, title: str) -> Path:
     names = [class_name(c) for c in matrices.classes]
     n = len(names)
     fig, axes = plt.subplots(1, 2, figsize=(5.2 + 1.2 * n, 2.4 + 0.9 * n))
-    for ax, values, label, vmin in (
-        (axes[0], matrices.r2, "test R²", None),
-        (axes[1], matrices.cos, "cosine between probes", -1.0),
+    cmap = plt.get_cmap("viridis").with_extremes(bad="lightgray")
+    for ax, values, label in (
+        (axes[0], matrices.r2, "test R² (colour clipped at -1)"),
+        (axes[1], matrices.cos, "cosine between probes"),
     ):
-        masked = np.ma.masked_invalid(values)
-        finite = values[np.isfinite(values)]
-        lo = vmin if vmin is not None else min(0.0, float(finite.min()) if finite.size else 0.0)
-        image = ax.imshow(masked, cmap="viridis", vmin=lo, vmax=1.0)
+        image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-1.0, vmax=1.0)
         for i in range(n):
             for j in range(n):
-                text = "n/a" if not np.isfinite(values[i, j]) else f"{values[i, j]:.2f}"
-                ax.text(j, i, text, ha="center", va="center", color="white", fontsize="small")
+                finite = np.isfinite(values[i, j])
+                text = f"{values[i, j]:.2f}" if finite else "n/a"
+                color = "white" if finite and values[i, j] < 0.5 else "black"
+                ax.text(j, i, text, ha="center", va="center", color=color, fontsize="small")
         ax.set_xticks(range(n), names, rotation=30, ha="right")
         ax.set_yticks(range(n), names)
         ax.set_xlabel("test class")
