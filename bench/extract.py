@@ -1,0 +1,226 @@
+"""Benchmark: feature extraction, full path vs the bare forward, and peak memory vs N.
+
+(a) speed, on the same images in one run, in alternating rounds (other load on
+    the machine then hits both sides alike):
+    - bare: the images already decoded and resized into one uint8 tensor in
+      memory; only ``PooledFeatures`` forward passes (normalize, channels_last,
+      network to the layer, spatial mean) under ``torch.inference_mode``;
+    - full: ``ensure_features`` into an empty cache with the default settings:
+      hashing the image files, reading, decoding and resizing in DataLoader
+      workers, the Lightning predict loop, pooling, writing the memory-mapped
+      partial, progress records, checksums and the commit.
+      The model object is built once outside both (weights loading is not
+      per-image work); everything else the full path does is timed.
+    ratio = full images/s / bare images/s (median over rounds).
+(b) memory: peak RSS of a child process that extracts N small images (ResNet50
+    ``layer1`` at a small input size, so 10k images take a few minutes), for
+    N = 1k and 10k; ``ru_maxrss`` of the process plus its DataLoader workers.
+
+The last line printed is one JSON object with the figures and ratios.
+Usage: ``uv run python bench/extract.py [--images 360 --rounds 2 --skip-memory]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from src.data.boxes import Box
+from src.data.records import ImageRecord
+from src.data.sources import load_class_records
+from src.data.synthetic import SYNTHETIC_CLASSES
+from src.features.backbones import WeightsSource, build_backbone
+from src.features.cache import FeatureCache
+from src.features.extract import (
+    ExtractionSettings,
+    PooledFeatures,
+    Preprocessing,
+    ensure_features,
+    load_image_row,
+    resolve_settings,
+)
+from src.features.layers import resolve_layer
+
+SOURCE = WeightsSource("random", "random-init-seed-0")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def synthetic_records(root: Path, n_images: int) -> list[ImageRecord]:
+    classes = list(SYNTHETIC_CLASSES)
+    per_class = -(-n_images // len(classes))
+    data = {
+        "name": "synthetic",
+        "root": str(root),
+        "images_dir": str(root / "train"),
+        "annotations_dir": str(root / "Annotation"),
+        "n_per_class": per_class,
+        "generator_seed": 0,
+        "policy": "single",
+    }
+    by_class = load_class_records(data, classes)
+    return [r for c in classes for r in by_class[c]][:n_images]
+
+
+def run_bare(module: PooledFeatures, images: torch.Tensor, batch_size: int) -> float:
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for i in range(0, len(images), batch_size):
+            module(images[i : i + batch_size])
+    return time.perf_counter() - start
+
+
+def run_full(model, node, records, pre, settings, cache_dir: Path) -> float:
+    start = time.perf_counter()
+    ensure_features(
+        FeatureCache(cache_dir),
+        backbone="bench",
+        weights=SOURCE.label,
+        weights_sha256=SOURCE.sha256,
+        build_model=lambda: model,
+        nodes=[node],
+        records=records,
+        preprocessing=pre,
+        settings=settings,
+    )
+    return time.perf_counter() - start
+
+
+def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
+    records = synthetic_records(work / "synthetic", args.images)
+    node = resolve_layer(args.backbone, args.layer)
+    pre = Preprocessing(size=args.size)
+    settings = ExtractionSettings(batch_size=args.batch_size, progress=False)
+    model = build_backbone(args.backbone, SOURCE)
+    images = torch.from_numpy(np.stack([load_image_row(r.path, args.size)[0] for r in records]))
+    module = PooledFeatures(model, [node], pre, channels_last=settings.channels_last).eval()
+    run_bare(module, images[: args.batch_size], args.batch_size)  # warm-up (oneDNN plans)
+    rounds = []
+    for k in range(args.rounds):
+        bare = run_bare(module, images, args.batch_size)
+        full = run_full(model, node, records, pre, settings, work / f"cache-{k}")
+        rounds.append({"bare_s": round(bare, 2), "full_s": round(full, 2)})
+        print(f"round {k}: bare {bare:.1f} s, full {full:.1f} s, ratio {bare / full:.3f}")
+    ratios = [r["bare_s"] / r["full_s"] for r in rounds]
+    bare_s = float(np.median([r["bare_s"] for r in rounds]))
+    full_s = float(np.median([r["full_s"] for r in rounds]))
+    resolved = resolve_settings(settings)
+    return {
+        "backbone": args.backbone,
+        "layer": args.layer,
+        "input_size": args.size,
+        "n_images": len(records),
+        "batch_size": args.batch_size,
+        "num_workers": resolved.num_workers,
+        "torch_threads": torch.get_num_threads(),
+        "bare_img_s": round(len(records) / bare_s, 2),
+        "full_img_s": round(len(records) / full_s, 2),
+        "ratio": round(float(np.median(ratios)), 3),
+        "rounds": rounds,
+    }
+
+
+def tiny_records(root: Path, n: int) -> list[ImageRecord]:
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
+    records = []
+    for i in range(n):
+        path = root / f"{i}.JPEG"
+        if not path.exists():
+            Image.fromarray(np.roll(base, i, axis=1)).save(path, "JPEG", quality=85)
+        records.append(ImageRecord(f"i{i}", str(path), "n0", 64, 64, Box(8, 8, 40, 40)))
+    return records
+
+
+def memory_child(n: int, work: Path) -> None:
+    """Extract n tiny images; print peak RSS (MiB) of this process and of its workers."""
+    records = tiny_records(work / "tiny", n)
+    start = time.perf_counter()
+    ensure_features(
+        FeatureCache(work / f"mem-cache-{n}"),
+        backbone="resnet50",
+        weights=SOURCE.label,
+        weights_sha256=SOURCE.sha256,
+        build_model=lambda: build_backbone("resnet50", SOURCE),
+        nodes=["layer1"],
+        records=records,
+        preprocessing=Preprocessing(size=64),
+        settings=ExtractionSettings(batch_size=64, progress=False),
+    )
+    seconds = time.perf_counter() - start
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"n": n, "peak_rss_mib": own, "worker_peak_rss_mib": workers, "s": seconds}))
+
+
+def memory(work: Path, sizes: list[int]) -> dict[str, object]:
+    tiny_records(work / "tiny", max(sizes))  # images made once, outside the measurement
+    out: dict[str, object] = {"backbone": "resnet50", "layer": "layer1", "input_size": 64}
+    for n in sizes:
+        result = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(n), "--work", str(work)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(result.stdout.strip().splitlines()[-1])
+        print(f"memory: {n} images, peak RSS {figures['peak_rss_mib']:.0f} MiB")
+        out[str(n)] = {k: round(v, 1) for k, v in figures.items() if k != "n"}
+    first, last = str(sizes[0]), str(sizes[-1])
+    out["peak_ratio"] = round(out[last]["peak_rss_mib"] / out[first]["peak_rss_mib"], 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backbone", default="inception_v3")
+    parser.add_argument("--layer", default="mixed8")
+    parser.add_argument("--size", type=int, default=299)
+    parser.add_argument("--images", type=int, default=360)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--memory-sizes", default="1000,10000")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--memory-child", type=int, default=None)
+    parser.add_argument("--work", default=None)
+    args = parser.parse_args()
+    if args.memory_child is not None:
+        memory_child(args.memory_child, Path(args.work))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
+        work = Path(tmp)
+        summary: dict[str, object] = {
+            "machine": f"{cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores",
+            "cuda": torch.cuda.is_available(),
+            "gpu": "not measured, no GPU available"
+            if not torch.cuda.is_available()
+            else "run on this GPU",
+        }
+        if not args.skip_speed:
+            summary["speed"] = speed(args, work)
+        if not args.skip_memory:
+            sizes = [int(s) for s in args.memory_sizes.split(",")]
+            summary["memory"] = memory(work, sizes)
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
