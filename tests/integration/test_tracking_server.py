@@ -1,0 +1,114 @@
+"""Team tracking: two clones log to one `mlflow server`; one reads the other's runs.
+
+And a server that does not answer stops a run, single or sweep, with one line
+before any data is generated or feature extracted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+
+import pytest
+from pipeline_repo import REPO, TINY, clone, free_port, make_origin, ok, python, sh
+
+pytestmark = pytest.mark.slow
+
+# Run in clone B: everything the server holds for one experiment, and clone A's
+# coefficient artifact downloaded through the server (--serve-artifacts).
+READ_RUNS = """
+import json, sys, tempfile
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+client = MlflowClient(sys.argv[1])
+experiment = client.get_experiment_by_name(sys.argv[2])
+runs = []
+for run in client.search_runs([experiment.experiment_id]):
+    item = {
+        "id": run.info.run_id,
+        "name": run.info.run_name,
+        "status": run.info.status,
+        "parent": run.data.tags.get("mlflow.parentRunId"),
+        "alpha": run.data.params.get("alpha"),
+        "r2_test": run.data.metrics.get("r2_test"),
+        "artifact_uri": run.info.artifact_uri,
+    }
+    if item["alpha"] == sys.argv[3]:
+        path = client.download_artifacts(run.info.run_id, "coef.npy", tempfile.mkdtemp())
+        item["coef_shape"] = list(np.load(path).shape)
+    runs.append(item)
+print(json.dumps(runs))
+"""
+
+
+def test_two_clones_share_runs_through_one_server(mlflow_server, tmp_path):
+    url = str(mlflow_server["url"])
+    experiment = f"team-{uuid.uuid4().hex[:8]}"
+    origin = make_origin(tmp_path / "origin")
+    a = clone(origin, tmp_path / "a")
+    b = clone(origin, tmp_path / "b")
+    common = ["pair=albatross_kite", "tracking=server", f"tracking.experiment={experiment}", *TINY]
+
+    # A: a sweep, the server named by MLFLOW_TRACKING_URI; B: one run, the URL as override.
+    log_a = ok(python(a, "-m", "src.run", "-m", "alpha=0,0.01", *common, MLFLOW_TRACKING_URI=url))
+    log_b = ok(python(b, "-m", "src.run", "alpha=0.001", *common, f"tracking.uri={url}"))
+    assert "extracting Mixed_7a" in log_a
+    assert "extracting Mixed_7a" in log_b  # each machine has its own feature cache
+    assert not (a / "mlruns").exists()
+    assert not (b / "mlruns").exists()
+
+    read = python(b, "-c", READ_RUNS, url, experiment, "0.01")
+    ok(read)
+    runs = json.loads(read.stdout.strip().splitlines()[-1])
+    parents = {r["id"]: r for r in runs if r["parent"] is None}
+    children = [r for r in runs if r["parent"] is not None]
+    assert len(parents) == 2  # A's sweep and B's single run
+    assert sorted(float(c["alpha"]) for c in children) == [0.0, 0.001, 0.01]
+    assert all(r["status"] == "FINISHED" for r in runs)
+    sweep = next(p for p in parents.values() if p["name"].startswith("sweep"))
+    from_a = [c for c in children if c["parent"] == sweep["id"]]
+    assert sorted(c["alpha"] for c in from_a) == ["0.0", "0.01"]
+    # B read A's numbers and A's artifact, served by the server (no path on A's disk).
+    lasso = next(c for c in from_a if c["alpha"] == "0.01")
+    assert isinstance(lasso["r2_test"], float)
+    assert lasso["coef_shape"] == [3, 1280]
+    assert lasso["artifact_uri"].startswith("mlflow-artifacts:")
+    stored = list((mlflow_server["root"] / "artifacts").rglob("coef.npy"))
+    assert len(stored) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "use_env"),
+    [
+        (["tracking=server"], True),
+        (["-m", "alpha=0,0.01", "tracking=server"], False),
+    ],
+    ids=["single-run-env-uri", "sweep-uri-override"],
+)
+def test_a_server_that_does_not_answer_stops_before_extraction(tmp_path, args, use_env):
+    url = f"http://127.0.0.1:{free_port()}"
+    env = {"MLFLOW_TRACKING_URI": url} if use_env else {}
+    override = [] if use_env else [f"tracking.uri={url}"]
+    result = sh(
+        tmp_path,
+        sys.executable,
+        "-m",
+        "src.run",
+        *args,
+        *override,
+        *TINY,
+        PYTHONPATH=str(REPO),
+        **env,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: MLflow tracking server {url} does not answer")
+    log = result.stdout + result.stderr
+    assert "extracting" not in log
+    assert "Launching" not in log  # a sweep starts no job
+    assert not (tmp_path / "data").exists()  # not even the synthetic set
+    assert not (tmp_path / "cache").exists()
