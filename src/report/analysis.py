@@ -25,6 +25,7 @@ __all__ = [
     "alignment_curve",
     "maps_for_fraction",
     "path_summary",
+    "random_alignment_curve",
     "random_direction_stats",
     "transfer_matrices",
 ]

@@ -175,7 +175,9 @@ class ReportData:
         """Number of features of the layer."""
         return int(self.shared["feature_dim"])
 
-    def get(self, pair: tuple[str, str], alpha: float | None, *, random: bool = False):
+    def get(
+        self, pair: tuple[str, str], alpha: float | None, *, random: bool = False
+    ) -> JobRecord | None:
         """Return the run of ``pair`` at ``alpha`` (``None`` if the sweep has none)."""
         if alpha is None:
             return None
