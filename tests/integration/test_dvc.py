@@ -96,8 +96,9 @@ def test_a_parameter_change_reruns_its_stage_onward(pipeline, change, reruns):
     repo = pipeline["repo"]
     write_params(repo, **change)
     try:
-        report = {"report"} if HAS_REPORT else set()
-        assert changed_stages(repo) == reruns | report
+        # Stages whose own params or deps changed; `report` follows once probes rewrote
+        # results/probes.json (test_pushed_cache_... runs it).
+        assert changed_stages(repo) == reruns
     finally:
         git(repo, "checkout", "--", "params.yaml")
     assert changed_stages(repo) == set()
