@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,17 +20,69 @@ from omegaconf import DictConfig
 
 from src.errors import ScaleprobeError
 from src.tracking.mlflow_runs import (
+    TrackingTarget,
     create_parent_run,
     end_run,
     sweep_summary,
     tracking_target,
 )
 
-__all__ = ["PARENT_RUN_ENV", "MlflowSweepCallback"]
+__all__ = ["PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
 
 logger = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "SCALEPROBE_PARENT_RUN_ID"
+HOST_TAG = "scaleprobe.host"
+PID_TAG = "scaleprobe.launcher_pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_stale_parents(target: TrackingTarget) -> list[str]:
+    """Mark KILLED the RUNNING sweep parents whose launching process on this host is gone.
+
+    A sweep killed with SIGKILL cannot close its parent, which would then look
+    RUNNING forever; the next sweep on the same host closes it (and any child
+    left RUNNING mid-logging under it) as KILLED. Parents launched on other
+    hosts, or by a process still alive, are left alone. Returns the ids closed.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=target.uri)
+    experiment = client.get_experiment_by_name(target.experiment)
+    if experiment is None:
+        return []
+    host = socket.gethostname()
+    running = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.status = 'RUNNING' and tags.`scaleprobe.role` = 'sweep'",
+    )
+    closed = []
+    for run in running:
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        children = client.search_runs(
+            [experiment.experiment_id],
+            filter_string=(
+                f"tags.`mlflow.parentRunId` = '{run.info.run_id}' and attributes.status = 'RUNNING'"
+            ),
+        )
+        for child in children:
+            end_run(target, child.info.run_id, "KILLED", reason="launcher process gone")
+        end_run(target, run.info.run_id, "KILLED", reason="launcher process gone")
+        closed.append(run.info.run_id)
+        logger.warning("closed stale sweep parent %s as KILLED (launcher gone)", run.info.run_id)
+    return closed
 
 
 class MlflowSweepCallback(Callback):
@@ -47,10 +100,15 @@ class MlflowSweepCallback(Callback):
             validate_config(config)
             target = tracking_target(config.tracking)
             overrides = " ".join(config.hydra.overrides.task)
+            close_stale_parents(target)
             run_id = create_parent_run(
                 target,
                 run_name=f"sweep {overrides}".strip(),
-                tags={"scaleprobe.overrides": overrides},
+                tags={
+                    "scaleprobe.overrides": overrides,
+                    HOST_TAG: socket.gethostname(),
+                    PID_TAG: str(os.getpid()),
+                },
             )
         except ScaleprobeError as error:
             sys.stderr.write(f"error: {error}\n")
