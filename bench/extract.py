@@ -11,7 +11,9 @@
       partial, progress records, checksums and the commit.
       The model object is built once outside both (weights loading is not
       per-image work); everything else the full path does is timed.
-    ratio = full images/s / bare images/s (median over rounds).
+    ratio = full images/s / bare images/s (median over rounds); on a shared
+    machine the wall times swing with other load, so the CPU seconds each side
+    used (this process plus its workers) give a second, steadier ratio.
 (b) memory: peak RSS of a child process that extracts N small images (ResNet50
     ``layer1`` at a small input size, so 10k images take a few minutes), for
     N = 1k and 10k; ``ru_maxrss`` of the process plus its DataLoader workers.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -78,16 +81,23 @@ def synthetic_records(root: Path, n_images: int) -> list[ImageRecord]:
     return [r for c in classes for r in by_class[c]][:n_images]
 
 
-def run_bare(module: PooledFeatures, images: torch.Tensor, batch_size: int) -> float:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the DataLoader workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_bare(module: PooledFeatures, images: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), cpu_seconds()
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
             module(images[i : i + batch_size])
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def run_full(model, node, records, pre, settings, cache_dir: Path) -> float:
-    start = time.perf_counter()
+def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), cpu_seconds()
     ensure_features(
         FeatureCache(cache_dir),
         backbone="bench",
@@ -99,7 +109,7 @@ def run_full(model, node, records, pre, settings, cache_dir: Path) -> float:
         preprocessing=pre,
         settings=settings,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
@@ -113,11 +123,19 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     run_bare(module, images[: args.batch_size], args.batch_size)  # warm-up (oneDNN plans)
     rounds = []
     for k in range(args.rounds):
-        bare = run_bare(module, images, args.batch_size)
-        full = run_full(model, node, records, pre, settings, work / f"cache-{k}")
-        rounds.append({"bare_s": round(bare, 2), "full_s": round(full, 2)})
+        bare, bare_cpu = run_bare(module, images, args.batch_size)
+        full, full_cpu = run_full(model, node, records, pre, settings, work / f"cache-{k}")
+        rounds.append(
+            {
+                "bare_s": round(bare, 2),
+                "full_s": round(full, 2),
+                "bare_cpu_s": round(bare_cpu, 2),
+                "full_cpu_s": round(full_cpu, 2),
+            }
+        )
         print(f"round {k}: bare {bare:.1f} s, full {full:.1f} s, ratio {bare / full:.3f}")
     ratios = [r["bare_s"] / r["full_s"] for r in rounds]
+    cpu_ratios = [r["bare_cpu_s"] / r["full_cpu_s"] for r in rounds]
     bare_s = float(np.median([r["bare_s"] for r in rounds]))
     full_s = float(np.median([r["full_s"] for r in rounds]))
     resolved = resolve_settings(settings)
@@ -132,6 +150,8 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
         "bare_img_s": round(len(records) / bare_s, 2),
         "full_img_s": round(len(records) / full_s, 2),
         "ratio": round(float(np.median(ratios)), 3),
+        "cpu_time_ratio": round(float(np.median(cpu_ratios)), 3),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
         "rounds": rounds,
     }
 
@@ -208,7 +228,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
         work = Path(tmp)
         summary: dict[str, object] = {
-            "machine": f"{cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores",
+            "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores",
             "cuda": torch.cuda.is_available(),
             "gpu": "not measured, no GPU available"
             if not torch.cuda.is_available()
