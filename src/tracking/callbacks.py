@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from src.errors import ScaleprobeError
 from src.tracking.mlflow_runs import (
     TrackingTarget,
+    check_reachable,
     create_parent_run,
     end_run,
     sweep_summary,
@@ -99,6 +100,9 @@ class MlflowSweepCallback(Callback):
         try:
             validate_config(config)
             target = tracking_target(config.tracking)
+            # First contact with the store: an unreachable server must stop the sweep
+            # here, in one line, not after MLflow's client retried for minutes.
+            check_reachable(target)
             overrides = " ".join(config.hydra.overrides.task)
             close_stale_parents(target)
             run_id = create_parent_run(

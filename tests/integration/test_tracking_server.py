@@ -75,8 +75,10 @@ def test_two_clones_share_runs_through_one_server(mlflow_server, tmp_path):
     assert isinstance(lasso["r2_test"], float)
     assert lasso["coef_shape"] == [3, 1280]
     assert lasso["artifact_uri"].startswith("mlflow-artifacts:")
-    stored = list((mlflow_server["root"] / "artifacts").rglob("coef.npy"))
-    assert len(stored) == 3
+    experiment_dir = lasso["artifact_uri"].removeprefix("mlflow-artifacts:/").split("/")[0]
+    stored = (mlflow_server["root"] / "artifacts" / experiment_dir).rglob("coef.npy")
+    assert len(list(stored)) == 3  # on the server's disk, one per child
+    assert (mlflow_server["root"] / "artifacts" / experiment_dir / lasso["id"]).is_dir()
 
 
 @pytest.mark.parametrize(
