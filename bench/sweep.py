@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,11 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
     overrides = ["extract.progress=false", *args.overrides]
-    alphas = ",".join(f"{a:g}" for a in [0.0, *np.logspace(-4, -1, args.alphas - 1)])
+    # Alphas a user sweeps: spread over the configured grid (conf/config.yaml path_alphas),
+    # whose whole path each job fits once and shares.
+    grid = OmegaConf.load(REPO / "conf" / "config.yaml").path_alphas
+    picks = np.unique(np.linspace(0, len(grid) - 1, args.alphas).round().astype(int))
+    alphas = ",".join(f"{float(grid[i]):g}" for i in picks)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         work = Path(tmp)
         warm_s, _ = run_tool(work, "alpha=0.001", *overrides)

@@ -67,7 +67,8 @@ def validate_config(cfg: DictConfig) -> None:
         if not isinstance(value, str) or not value:
             raise ScaleprobeError(f"{key}={value!r} must be a non-empty string")
     _number(cfg, "extract.batch_size", minimum=1, integer=True)
-    _number(cfg, "extract.num_workers", minimum=0, integer=True)
+    if _value(cfg, "extract.num_workers") != "auto":
+        _number(cfg, "extract.num_workers", minimum=0, integer=True)
     _number(cfg, "reference_alpha", minimum=0.0)
     if cfg.data.name in ("imagenet", "voc"):
         root = Path(_value(cfg, "data.root"))

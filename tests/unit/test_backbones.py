@@ -59,7 +59,8 @@ def test_missing_pretrained_file_is_an_error_when_required(empty_hub):
 
 def test_unknown_weights_name_lists_choices():
     with pytest.raises(
-        ScaleprobeError, match=r"choose from \['random', 'IMAGENET1K_V1', 'IMAGENET1K_V2', 'DEFAULT'\]"
+        ScaleprobeError,
+        match=r"choose from \['random', 'IMAGENET1K_V1', 'IMAGENET1K_V2', 'DEFAULT'\]",
     ):
         resolve_weights("resnet50", "IMAGENET1K_V9")
 
