@@ -1,9 +1,11 @@
 """A real ``mlflow server`` on 127.0.0.1, shared by the tracking-server and browser tests.
 
-Starting one takes 25-45 s on 2 cores, so the session starts it once, on first
+Starting one takes 25-45 s on 2 cores, so a session starts it once, on first
 use, with the command the README gives a team (sqlite backend store, proxied
-artifacts); tests keep apart by experiment name. It is always stopped at the
-end of the session, its whole process group (the uvicorn worker included).
+artifacts); tests keep apart by experiment name. Under pytest-xdist each worker
+is its own session (``--dist loadfile``), so two workers may each start one. It
+is always stopped at the end of the session, its whole process group (the
+uvicorn worker included).
 """
 
 from __future__ import annotations

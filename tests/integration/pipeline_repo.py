@@ -55,6 +55,8 @@ data:
 extract:
   progress: false
   batch_size: 8
+n_permutations: 2
+path_alphas: [0, 0.001, 0.01]
 """
 # The same, as overrides of `python -m src.run` (tests/integration/test_end_to_end.py).
 TINY = [
@@ -65,6 +67,8 @@ TINY = [
     "n_splits=3",
     "extract.progress=false",
     "extract.batch_size=8",
+    "n_permutations=2",
+    "path_alphas=[0,0.001,0.01]",
 ]
 # True once `python -m src.report` exists; until then the pipeline tests stop at probes.
 HAS_REPORT = (REPO / "src" / "report" / "__main__.py").is_file()

@@ -70,24 +70,28 @@ def test_mlflow_ui_lists_the_runs_of_a_finished_sweep(mlflow_server, tmp_path):
     parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def open_page(name: str, address: str) -> str:
+        """Dump the page's DOM and save its screenshot in one Chromium run."""
+        shot = ARTIFACTS / f"mlflow_ui_sweep_{name}.png"
+        shot.unlink(missing_ok=True)
+        dom = chromium(
+            tmp_path, "--dump-dom", f"--screenshot={shot}", "--window-size=1600,1000", address
+        )
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+        logger.warning("MLflow UI screenshot: %s", shot)
+        return dom
+
     # The runs page lists the sweep (its children sit folded under it) ...
-    page = f"{url}/#/experiments/{experiment_id}/runs"
-    dom = chromium(tmp_path, "--dump-dom", page)
+    dom = open_page("runs", f"{url}/#/experiments/{experiment_id}/runs")
     assert experiment in dom
     assert parent.info.run_name in dom, dom[-3000:]
     # ... and the compare page of the sweep's children lists each of them.
     ids = ",".join(f"%22{child.info.run_id}%22" for child in children)
     compare = f"{url}/#/compare-runs?runs=%5B{ids}%5D&experiments=%5B%22{experiment_id}%22%5D"
-    dom = chromium(tmp_path, "--dump-dom", compare)
+    dom = open_page("compare", compare)
     for child in children:
         assert child.info.run_name in dom, child.info.run_name
         assert child.info.run_id in dom
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    for name, address in (("runs", page), ("compare", compare)):
-        shot = ARTIFACTS / f"mlflow_ui_sweep_{name}.png"
-        shot.unlink(missing_ok=True)
-        chromium(tmp_path, f"--screenshot={shot}", "--window-size=1600,1000", address)
-        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
-        logger.warning("MLflow UI screenshot: %s", shot)

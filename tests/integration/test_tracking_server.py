@@ -1,4 +1,4 @@
-"""Team tracking: two clones log to one `mlflow server`; one reads the other's runs.
+"""Team tracking: two clones log to one `mlflow server` at once; one reads the other's runs.
 
 And a server that does not answer stops a run, single or sweep, with one line
 before any data is generated or feature extracted.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pipeline_repo import REPO, TINY, clone, free_port, make_origin, ok, python, sh
@@ -51,9 +52,16 @@ def test_two_clones_share_runs_through_one_server(mlflow_server, tmp_path):
     b = clone(origin, tmp_path / "b")
     common = ["pair=albatross_kite", "tracking=server", f"tracking.experiment={experiment}", *TINY]
 
-    # A: a sweep, the server named by MLFLOW_TRACKING_URI; B: one run, the URL as override.
-    log_a = ok(python(a, "-m", "src.run", "-m", "alpha=0,0.01", *common, MLFLOW_TRACKING_URI=url))
-    log_b = ok(python(b, "-m", "src.run", "alpha=0.001", *common, f"tracking.uri={url}"))
+    # At the same time, A: a sweep, the server named by MLFLOW_TRACKING_URI; B: one run,
+    # the URL as an override.
+    with ThreadPoolExecutor(2) as pool:
+        run_a = pool.submit(
+            python, a, "-m", "src.run", "-m", "alpha=0,0.01", *common, MLFLOW_TRACKING_URI=url
+        )
+        run_b = pool.submit(
+            python, b, "-m", "src.run", "alpha=0.001", *common, f"tracking.uri={url}"
+        )
+        log_a, log_b = ok(run_a.result()), ok(run_b.result())
     assert "extracting Mixed_7a" in log_a
     assert "extracting Mixed_7a" in log_b  # each machine has its own feature cache
     assert not (a / "mlruns").exists()
