@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 STAMP_TEXT = "params.yaml passed src.pipeline's checks\n"
 
+# A check takes the key and its value and raises ScaleprobeError when the value is bad.
+Check = Callable[[str, Any], None]
+
 
 def _options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
@@ -39,7 +42,7 @@ def _items(value: Any) -> list[str]:
     return [item.strip() for item in str(value).split(",")]
 
 
-def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> Callable:
+def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> Check:
     def check(key: str, value: Any) -> None:
         allowed = [o for o in _options(group) if o not in exclude]
         items = _items(value) if sweep else [value]
@@ -54,7 +57,7 @@ def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> 
     return check
 
 
-def _integer(minimum: int) -> Callable:
+def _integer(minimum: int) -> Check:
     def check(key: str, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ScaleprobeError(
@@ -86,7 +89,7 @@ def _name(key: str, value: Any) -> None:
 
 #: Every key ``params.yaml`` may hold, with its check. The keys are the names the
 #: code, conf/ and MLflow share; group-valued keys take an option of that group.
-PARAMS: dict[str, Callable[[str, Any], None]] = {
+PARAMS: dict[str, Check] = {
     "data": _option("data"),
     "backbone": _option("backbone"),
     "weights": _name,
