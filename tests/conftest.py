@@ -8,19 +8,9 @@ import pytest
 from hydra import compose, initialize
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
-
-REPO = Path(__file__).resolve().parents[1]
+from tiny_run import TINY
 
 # The tiny default every test job uses: 3 classes x 16 images, 3 splits.
-TINY = [
-    "backbone.weights=random",
-    "data.n_per_class=16",
-    "n_train=8",
-    "n_test=6",
-    "n_splits=3",
-    "extract.progress=false",
-    "extract.batch_size=8",
-]
 
 
 def _compose(overrides: list[str] | None = None) -> DictConfig:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from tiny_run import TINY as BASE_TINY
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -59,17 +60,7 @@ n_permutations: 2
 path_alphas: [0, 0.001, 0.01]
 """
 # The same, as overrides of `python -m src.run` (tests/integration/test_end_to_end.py).
-TINY = [
-    "backbone.weights=random",
-    "data.n_per_class=16",
-    "n_train=8",
-    "n_test=6",
-    "n_splits=3",
-    "extract.progress=false",
-    "extract.batch_size=8",
-    "n_permutations=2",
-    "path_alphas=[0,0.001,0.01]",
-]
+TINY = [*BASE_TINY, "n_permutations=2", "path_alphas=[0,0.001,0.01]"]
 # True once `python -m src.report` exists; until then the pipeline tests stop at probes.
 HAS_REPORT = (REPO / "src" / "report" / "__main__.py").is_file()
 TARGETS: list[str] = [] if HAS_REPORT else ["probes"]

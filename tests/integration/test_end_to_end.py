@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf, open_dict
+from tiny_run import TINY, run_tool
 
 from src.errors import ScaleprobeError
 from src.run import run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "backbone.weights=random",
-    "data.n_per_class=16",
-    "n_train=8",
-    "n_test=6",
-    "n_splits=3",
-    "extract.progress=false",
-    "extract.batch_size=8",
-]
 METRICS = [
     "r2_train",
     "r2_test",
@@ -49,20 +37,6 @@ PARAMS = [
     "feature_dim",
     "cache_key",
 ]
-
-
-def run_tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the entry point from ``cwd`` (its data, cache and mlruns land there)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "src.run", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def client_for(cwd: Path) -> MlflowClient:

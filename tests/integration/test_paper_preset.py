@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
+from tiny_run import run_tool
 from torchvision.models import inception_v3
 
 from src.data.annotations import AnnotatedObject, Annotation, parse_voc_xml, write_voc_xml
@@ -23,7 +21,6 @@ from src.run import run
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
 SMALL = ["n_train=8", "n_test=6", "n_splits=3", "extract.progress=false", "extract.batch_size=8"]
 
 
@@ -51,19 +48,6 @@ def checkpoint(tmp_path_factory) -> Path:
     torch.manual_seed(1)
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
     return path
-
-
-def run_tool(cwd: Path, *args: str, env: dict[str, str] | None = None):
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "src.run", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("annotations", ["xml", "csv"])

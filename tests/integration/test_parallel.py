@@ -10,19 +10,11 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from tiny_run import TINY
 
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "backbone.weights=random",
-    "data.n_per_class=16",
-    "n_train=8",
-    "n_test=6",
-    "n_splits=3",
-    "extract.progress=false",
-    "extract.batch_size=8",
-]
 
 # Each process extracts the same entry; a line per build_model call says who extracted.
 RACER = textwrap.dedent(

@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 from PIL import Image
+from tiny_run import TINY as BASE_TINY
 
 from src.errors import ScaleprobeError
 from src.report.__main__ import report
@@ -20,16 +21,7 @@ from src.report.build import FIGURES
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "backbone.weights=random",
-    "data.n_per_class=16",
-    "n_train=8",
-    "n_test=6",
-    "n_splits=3",
-    "extract.progress=false",
-    "extract.batch_size=8",
-    "n_permutations=5",
-]
+TINY = [*BASE_TINY, "n_permutations=5"]
 PAIRS = "pair=albatross_albatross,albatross_kite,albatross_racing_car"
 
 
