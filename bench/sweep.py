@@ -83,9 +83,9 @@ def main() -> None:
     overrides = ["extract.progress=false", *args.overrides]
     # Alphas a user sweeps: spread over the configured grid (conf/config.yaml path_alphas),
     # whose whole path each job fits once and shares.
-    grid = OmegaConf.load(REPO / "conf" / "config.yaml").path_alphas
+    grid = list(OmegaConf.load(REPO / "conf" / "config.yaml").path_alphas)
     picks = np.unique(np.linspace(0, len(grid) - 1, args.alphas).round().astype(int))
-    alphas = ",".join(f"{float(grid[i]):g}" for i in picks)
+    alphas = ",".join(f"{float(grid[int(i)]):g}" for i in picks)
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
         work = Path(tmp)
         warm_s, _ = run_tool(work, "alpha=0.001", *overrides)

@@ -148,6 +148,43 @@ def test_fit_alpha_grid_falls_back_to_cd_when_kkt_fails(monkeypatch):
     np.testing.assert_allclose(refit.coef, exact.coef, atol=1e-6)
 
 
+def test_polish_repairs_an_active_set_with_missing_or_extra_variables():
+    X, y, _ = _planted(n=60, d=120, noise=0.05)
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    yc = y - y.mean()
+    alpha = 1e-3
+    exact = fit_alpha_grid(X, y, [alpha]).coef[0, 0]
+    assert fit_module._kkt_violation(Xs, yc, exact[None], np.array([alpha]))[0] < 1e-8
+    active = np.flatnonzero(exact)
+    missing = exact.copy()  # LARS near the end of the path missed variables
+    missing[active[np.argsort(np.abs(exact[active]))[:3]]] = 0.0
+    extra = exact.copy()  # or kept one that should have left
+    extra[np.flatnonzero(exact == 0)[0]] = 1e-3
+    for start in (missing, extra):
+        assert fit_module._kkt_violation(Xs, yc, start[None], np.array([alpha]))[0] > 1e-3
+        polished = fit_module._polish_active_set(Xs, yc, start, alpha)
+        np.testing.assert_allclose(polished, exact, atol=1e-9)
+
+
+def test_fit_alpha_grid_polishes_failed_lars_without_cd(monkeypatch):
+    X, y, _ = _planted(n=60, d=120, noise=0.05)
+    alphas = [1e-3, 1e-2]
+    exact = fit_alpha_grid(X, y, alphas)
+    lars_at = fit_module._lars_at
+
+    def missing_one(Xs, yc, a, max_steps):
+        out = lars_at(Xs, yc, a, max_steps)
+        for row in out:  # drop the smallest active coefficient of every solution
+            active = np.flatnonzero(row)
+            row[active[np.argmin(np.abs(row[active]))]] = 0.0
+        return out
+
+    monkeypatch.setattr(fit_module, "_lars_at", missing_one)
+    polished = fit_alpha_grid(X, y, alphas)
+    assert polished.n_refit == 0
+    np.testing.assert_allclose(polished.coef, exact.coef, atol=1e-9)
+
+
 def test_fit_alpha_grid_argument_errors():
     X, y, _ = _planted(n=20, d=5)
     with pytest.raises(ScaleprobeError, match="solver='newton'"):
