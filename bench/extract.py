@@ -1,25 +1,32 @@
 """Benchmark: feature extraction, full path vs the bare forward, and peak memory vs N.
 
 (a) speed, on the same images in one run, in alternating rounds (other load on
-    the machine then hits both sides alike):
-    - bare: the images already decoded and resized into one uint8 tensor in
-      memory; only ``PooledFeatures`` forward passes (normalize, channels_last,
-      network to the layer, spatial mean) under ``torch.inference_mode``;
-    - full: ``ensure_features`` into an empty cache with the default settings:
-      hashing the image files, reading, decoding and resizing in DataLoader
-      workers, the Lightning predict loop, pooling, writing the memory-mapped
-      partial, progress records, checksums and the commit.
-      The model object is built once outside both (weights loading is not
-      per-image work); everything else the full path does is timed.
-    ratio = full images/s / bare images/s (median over rounds); on a shared
-    machine the wall times swing with other load, so the CPU seconds each side
-    used (this process plus its workers) give a second, steadier ratio.
+    the machine then hits all sides alike), on the GPU when there is one
+    (``--device auto``; bf16 autocast there) and else on the CPU:
+    - bare: the images already decoded and resized into one uint8 tensor on
+      the device; only ``PooledFeatures`` forward passes (normalize,
+      channels_last, network to the layer, spatial mean) under
+      ``torch.inference_mode``;
+    - full (from JPEG files): ``ensure_features`` into an empty cache with the
+      default settings: hashing the image files, reading, decoding and
+      resizing in DataLoader workers (on a GPU: nvjpeg decoding and resizing
+      on the device), the Lightning predict loop, pooling, writing the
+      memory-mapped partial, progress records, checksums and the commit;
+    - tensor (from a uint8 tensor cache): the same Lightning predict loop fed
+      from the decoded uint8 images in host memory (pinned on a GPU), so the
+      loop's own cost shows apart from reading and decoding.
+      The model object is built once outside all of them (weights loading is
+      not per-image work); everything else the full path does is timed.
+    ratio = full images/s / bare images/s (median over rounds), tensor_ratio
+    likewise; on a shared machine the wall times swing with other load, so
+    the CPU seconds each side used (this process plus its workers) give a
+    second, steadier ratio.
 (b) memory: peak RSS of a child process that extracts N small images (ResNet50
     ``layer1`` at a small input size, so 10k images take a few minutes), for
     N = 1k and 10k; ``ru_maxrss`` of the process plus its DataLoader workers.
 
 The last line printed is one JSON object with the figures and ratios.
-Usage: ``uv run python bench/extract.py [--images 360 --rounds 2 --skip-memory]``
+Usage: ``uv run python bench/extract.py [--images 360 --rounds 2 --device auto --skip-memory]``
 """
 
 from __future__ import annotations
@@ -37,7 +44,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 from PIL import Image
+from torch.utils.data import DataLoader, Dataset
 
 from src.data.boxes import Box
 from src.data.records import ImageRecord
@@ -49,6 +58,7 @@ from src.features.extract import (
     ExtractionSettings,
     PooledFeatures,
     Preprocessing,
+    _trainer,
     ensure_features,
     load_image_row,
     resolve_settings,
@@ -88,11 +98,74 @@ def cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def run_bare(module: PooledFeatures, images: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_bare(
+    module: PooledFeatures, images: torch.Tensor, batch_size: int, autocast: bool
+) -> tuple[float, float]:
+    """Forward passes only, over uint8 images already on the module's device."""
+    device = images.device
+    module.to(device)  # the predict loop's teardown may have moved it back to the host
+    _sync(device)
     start, cpu = time.perf_counter(), cpu_seconds()
-    with torch.inference_mode():
+    with (
+        torch.inference_mode(),
+        torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast),
+    ):
         for i in range(0, len(images), batch_size):
             module(images[i : i + batch_size])
+    _sync(device)
+    return time.perf_counter() - start, cpu_seconds() - cpu
+
+
+class TensorBatches(Dataset):
+    """Batches of a decoded uint8 image tensor, shaped like the extraction's items."""
+
+    def __init__(self, images: torch.Tensor, batch_size: int) -> None:
+        self.images, self.batch_size = images, batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        start = index * self.batch_size
+        stop = min(start + self.batch_size, len(self.images))
+        rows = torch.arange(start, stop)
+        return {"images": self.images[start:stop], "rows": rows, "batch": index, "bad": {}}
+
+
+class RowCollector(BasePredictionWriter):
+    """Copy each batch's pooled features into one array by row."""
+
+    def __init__(self, out: np.ndarray, node: str) -> None:
+        super().__init__(write_interval="batch")
+        self.out, self.node = out, node
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, indices, batch, idx, dl_idx):
+        pooled, item = prediction
+        self.out[item["rows"].cpu().numpy()] = pooled[self.node].cpu().numpy()
+
+
+def run_tensor(
+    module: PooledFeatures,
+    images: torch.Tensor,
+    node: str,
+    dim: int,
+    settings: ExtractionSettings,
+) -> tuple[float, float]:
+    """The Lightning predict loop fed from decoded uint8 images in host memory."""
+    out = np.empty((len(images), dim))
+    start, cpu = time.perf_counter(), cpu_seconds()
+    loader = DataLoader(
+        TensorBatches(images, settings.batch_size),
+        batch_size=None,
+        pin_memory=settings.accelerator == "gpu",
+    )
+    trainer = _trainer(settings, [RowCollector(out, node)])
+    trainer.predict(module, dataloaders=loader, return_predictions=False)
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -103,7 +176,7 @@ def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[floa
         backbone="bench",
         weights=SOURCE.label,
         weights_sha256=SOURCE.sha256,
-        build_model=lambda: model,
+        build_model=lambda: model.cpu(),  # as the product builds it: on the host
         nodes=[node],
         records=records,
         preprocessing=pre,
@@ -116,30 +189,55 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     records = synthetic_records(work / "synthetic", args.images)
     node = resolve_layer(args.backbone, args.layer)
     pre = Preprocessing(size=args.size)
-    settings = ExtractionSettings(batch_size=args.batch_size, progress=False)
+    cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda" if cuda else "cpu")
+    settings = ExtractionSettings(
+        batch_size=args.batch_size,
+        progress=False,
+        accelerator="gpu" if cuda else "cpu",
+        precision="bf16-mixed" if cuda else "32-true",
+    )
+    resolved = resolve_settings(settings)
     model = build_backbone(args.backbone, SOURCE)
-    images = torch.from_numpy(np.stack([load_image_row(r.path, args.size)[0] for r in records]))
+    host_images = torch.from_numpy(
+        np.stack([load_image_row(r.path, args.size)[0] for r in records])
+    )
+    images = host_images.to(device)
     module = PooledFeatures(model, [node], pre, channels_last=settings.channels_last).eval()
-    run_bare(module, images[: args.batch_size], args.batch_size)  # warm-up (oneDNN plans)
+    module.to(device)
+    with torch.inference_mode():
+        dim = int(module(images[:1])[node].shape[1])
+    run_bare(module, images[: args.batch_size], args.batch_size, cuda)  # warm-up (kernel plans)
     rounds = []
     for k in range(args.rounds):
-        bare, bare_cpu = run_bare(module, images, args.batch_size)
+        bare, bare_cpu = run_bare(module, images, args.batch_size, cuda)
         full, full_cpu = run_full(model, node, records, pre, settings, work / f"cache-{k}")
+        tensor, tensor_cpu = run_tensor(module, host_images, node, dim, resolved)
         rounds.append(
             {
                 "bare_s": round(bare, 2),
                 "full_s": round(full, 2),
+                "tensor_s": round(tensor, 2),
                 "bare_cpu_s": round(bare_cpu, 2),
                 "full_cpu_s": round(full_cpu, 2),
+                "tensor_cpu_s": round(tensor_cpu, 2),
             }
         )
-        print(f"round {k}: bare {bare:.1f} s, full {full:.1f} s, ratio {bare / full:.3f}")
-    ratios = [r["bare_s"] / r["full_s"] for r in rounds]
-    cpu_ratios = [r["bare_cpu_s"] / r["full_cpu_s"] for r in rounds]
-    bare_s = float(np.median([r["bare_s"] for r in rounds]))
-    full_s = float(np.median([r["full_s"] for r in rounds]))
-    resolved = resolve_settings(settings)
+        print(
+            f"round {k}: bare {bare:.1f} s, full {full:.1f} s (ratio {bare / full:.3f}), "
+            f"tensor {tensor:.1f} s (ratio {bare / tensor:.3f})"
+        )
+
+    def median(key: str) -> float:
+        return float(np.median([r[key] for r in rounds]))
+
+    def ratio(side: str, unit: str = "s") -> float:
+        return round(float(np.median([r[f"bare_{unit}"] / r[f"{side}_{unit}"] for r in rounds])), 3)
+
     return {
+        "device": str(torch.cuda.get_device_name(device)) if cuda else "cpu",
+        "precision": resolved.precision,
+        "gpu_decode": resolved.gpu_decode,
         "backbone": args.backbone,
         "layer": args.layer,
         "input_size": args.size,
@@ -147,10 +245,12 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
         "batch_size": args.batch_size,
         "num_workers": resolved.num_workers,
         "torch_threads": torch.get_num_threads(),
-        "bare_img_s": round(len(records) / bare_s, 2),
-        "full_img_s": round(len(records) / full_s, 2),
-        "ratio": round(float(np.median(ratios)), 3),
-        "cpu_time_ratio": round(float(np.median(cpu_ratios)), 3),
+        "bare_img_s": round(len(records) / median("bare_s"), 2),
+        "full_img_s": round(len(records) / median("full_s"), 2),
+        "tensor_img_s": round(len(records) / median("tensor_s"), 2),
+        "ratio": ratio("full"),
+        "tensor_ratio": ratio("tensor"),
+        "cpu_time_ratio": ratio("full", "cpu_s"),
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "rounds": rounds,
     }
@@ -216,6 +316,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=360)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--memory-sizes", default="1000,10000")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
@@ -230,9 +331,7 @@ def main() -> None:
         summary: dict[str, object] = {
             "machine": f"{cpu_model()}, {len(os.sched_getaffinity(0))} cores",
             "cuda": torch.cuda.is_available(),
-            "gpu": "not measured, no GPU available"
-            if not torch.cuda.is_available()
-            else "run on this GPU",
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         }
         if not args.skip_speed:
             summary["speed"] = speed(args, work)
