@@ -431,6 +431,44 @@ def fit_alpha_grid(
         return _fit_alpha_grid(X, Y, alphas, solver, max_iter, tol)
 
 
+def _distinct_columns(Xs: np.ndarray) -> np.ndarray:
+    """Return the first column of each group of columns equal up to sign (to 1e-9), in order.
+
+    Duplicated standardized columns (in a small training split, two sparse
+    maps that fire on the same single image) make the Lasso solution
+    non-unique and break LARS. Fitting on one column per group gives a Lasso
+    solution of the full problem, with a group's weight on its first column.
+    """
+    first_nonzero = np.argmax(Xs != 0, axis=0)
+    signs = np.sign(Xs[first_nonzero, np.arange(Xs.shape[1])])
+    signs[signs == 0] = 1.0
+    _, keep = np.unique(np.round(Xs * signs, 9), axis=1, return_index=True)
+    return np.sort(keep)
+
+
+def _lars_grid(
+    Xs: np.ndarray, yc: np.ndarray, alphas: np.ndarray, max_iter: int, tol: float
+) -> tuple[np.ndarray, int]:
+    """Exact Lasso coefs at ``alphas`` (> 0) for one target, and the CD refits it took."""
+    sol = _lars_at(Xs, yc, alphas, max_iter)
+    bad = ~(_kkt_violation(Xs, yc, sol, alphas) <= _KKT_RTOL)  # nan is bad
+    n_refit = 0
+    for i in np.flatnonzero(bad):
+        polished = _polish_active_set(Xs, yc, sol[i], alphas[i])
+        if (
+            polished is not None
+            and _kkt_violation(Xs, yc, polished[None], alphas[i : i + 1])[0] <= _KKT_RTOL
+        ):
+            sol[i] = polished
+            continue
+        # Warm-started from the LARS solution, coordinate descent needs fewer
+        # epochs than the 10^4-10^5 it needs from zero.
+        Xs_f = np.asfortranarray(Xs)
+        sol[i] = _cd_path(Xs_f, yc, alphas[i : i + 1], max_iter, tol, sol[i])[0]
+        n_refit += 1
+    return sol, n_refit
+
+
 def _fit_alpha_grid(
     X: np.ndarray, Y: np.ndarray, alphas: np.ndarray, solver: str, max_iter: int, tol: float
 ) -> AlphaGridFit:
@@ -445,29 +483,18 @@ def _fit_alpha_grid(
         coef[:, zero, :] = _min_norm_lstsq(Xs, Yc).T[:, None, :]
     pos = np.flatnonzero(~zero)
     n_refit = 0
-    if pos.size:
+    a_pos = alphas[pos]
+    if pos.size and solver == "cd":
         Xs_f = np.asfortranarray(Xs)
-        a_pos = alphas[pos]
         for k in range(n_targets):
-            if solver == "cd":
-                coef[k, pos] = _cd_path(Xs_f, Yc[:, k], a_pos, max_iter, tol)
-                continue
-            sol = _lars_at(Xs, Yc[:, k], a_pos, max_iter)
-            bad = ~(_kkt_violation(Xs, Yc[:, k], sol, a_pos) <= _KKT_RTOL)  # nan is bad
-            for i in np.flatnonzero(bad):
-                polished = _polish_active_set(Xs, Yc[:, k], sol[i], a_pos[i])
-                if (
-                    polished is not None
-                    and _kkt_violation(Xs, Yc[:, k], polished[None], a_pos[i : i + 1])[0]
-                    <= _KKT_RTOL
-                ):
-                    sol[i] = polished
-                    continue
-                # Warm-started from the LARS solution, coordinate descent needs fewer
-                # epochs than the 10^4-10^5 it needs from zero.
-                sol[i] = _cd_path(Xs_f, Yc[:, k], a_pos[i : i + 1], max_iter, tol, sol[i])[0]
-                n_refit += 1
-            coef[k, pos] = sol
+            coef[k, pos] = _cd_path(Xs_f, Yc[:, k], a_pos, max_iter, tol)
+    elif pos.size:
+        keep = _distinct_columns(Xs)
+        X_keep = Xs[:, keep]
+        for k in range(n_targets):
+            sol, refits = _lars_grid(X_keep, Yc[:, k], a_pos, max_iter, tol)
+            coef[k][np.ix_(pos, keep)] = sol
+            n_refit += refits
     intercept = y_mean[:, None] - coef @ Xs.mean(axis=0)
     return AlphaGridFit(
         alphas=alphas, coef=coef, intercept=intercept, mean=mean, scale=scale, n_refit=n_refit

@@ -185,6 +185,42 @@ def test_fit_alpha_grid_polishes_failed_lars_without_cd(monkeypatch):
     np.testing.assert_allclose(polished.coef, exact.coef, atol=1e-9)
 
 
+def _with_duplicated_columns(n=40, d=60, seed=3):
+    """Planted features plus columns equal to others after standardization.
+
+    Columns d and d+1 fire on one image only (with different values), column
+    d+2 is an affine, sign-flipped copy of column 0, column d+3 is constant.
+    """
+    X, _, _ = _planted(n=n, d=d, seed=seed)
+    one_image = np.zeros((n, 2))
+    one_image[3] = [0.3, 0.7]
+    extra = np.column_stack([one_image, 5.0 - 2.0 * X[:, 0], np.full(n, 2.0)])
+    X = np.column_stack([X, extra])
+    y = 0.5 + 0.05 * (X[:, 0] - X[:, 0].mean()) / X[:, 0].std() + 0.2 * one_image[:, 0]
+    y += 0.01 * np.random.default_rng(seed).normal(size=n)
+    return X, y
+
+
+def test_fit_alpha_grid_handles_duplicated_columns_exactly():
+    X, y = _with_duplicated_columns()
+    d = X.shape[1]
+    rng = np.random.default_rng(0)
+    Y = np.column_stack([y, rng.permutation(y), rng.permutation(y)])
+    alphas = np.array([1e-4, 1e-3, 1e-2])
+    fit = fit_alpha_grid(X, Y, alphas)
+    assert fit.n_refit == 0  # no coordinate-descent fallback needed
+    Xs = (X - fit.mean) / fit.scale
+    for k in range(Y.shape[1]):
+        yc = Y[:, k] - Y[:, k].mean()
+        assert fit_module._kkt_violation(Xs, yc, fit.coef[k], alphas).max() <= 1e-6
+        # a duplicate's weight sits on the first column of its group
+        assert not fit.coef[k][:, [d - 3, d - 2]].any()
+        for i, alpha in enumerate(alphas):
+            probe = ScaleProbe(alpha, tol=1e-12, max_iter=500_000).fit(X, Y[:, k])
+            np.testing.assert_allclose(fit.predict(X)[k, i], probe.predict(X), atol=1e-6)
+    assert fit.coef[0][:2, d - 4].all()  # the one-image feature the ratio depends on
+
+
 def test_fit_alpha_grid_argument_errors():
     X, y, _ = _planted(n=20, d=5)
     with pytest.raises(ScaleprobeError, match="solver='newton'"):
