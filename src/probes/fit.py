@@ -209,26 +209,12 @@ def _min_norm_lstsq(Xs: np.ndarray, Yc: np.ndarray) -> np.ndarray:
 
 
 def _cd_path(
-    Xs_f: np.ndarray,
-    yc: np.ndarray,
-    alphas: np.ndarray,
-    max_iter: int,
-    tol: float,
-    coef_init: np.ndarray | None = None,
+    Xs_f: np.ndarray, yc: np.ndarray, alphas: np.ndarray, max_iter: int, tol: float
 ) -> np.ndarray:
-    """Coordinate-descent Lasso coefs, shape (len(alphas), d), in the given order.
-
-    ``coef_init`` starts the largest alpha there instead of at zero.
-    """
+    """Coordinate-descent Lasso coefs, shape (len(alphas), d), in the given order."""
     order = np.argsort(-alphas, kind="stable")
     _, coefs, _ = lasso_path(
-        Xs_f,
-        yc,
-        alphas=alphas[order],
-        precompute=False,
-        max_iter=max_iter,
-        tol=tol,
-        coef_init=coef_init,
+        Xs_f, yc, alphas=alphas[order], precompute=False, max_iter=max_iter, tol=tol
     )
     out = np.empty((alphas.size, Xs_f.shape[1]))
     out[order] = coefs.T
@@ -374,7 +360,7 @@ def fit_alpha_grid(
     interpolated at the requested alphas; any solution that fails the Lasso
     optimality (KKT) check by more than ``1e-6 * alpha`` is re-solved exactly
     on its corrected active set or, failing that, refitted by coordinate
-    descent started from it. ``solver="cd"`` uses ``lasso_path`` with warm starts
+    descent. ``solver="cd"`` uses ``lasso_path`` with warm starts
     instead. Both give the same fits as separate :class:`ScaleProbe` fits
     (LARS exactly; coordinate descent up to ``tol``), much faster: shuffled
     targets at small alpha need 10^4-10^5 coordinate-descent epochs per fit.
@@ -452,7 +438,7 @@ def _lars_grid(
     """Exact Lasso coefs at ``alphas`` (> 0) for one target, and the CD refits it took."""
     sol = _lars_at(Xs, yc, alphas, max_iter)
     bad = ~(_kkt_violation(Xs, yc, sol, alphas) <= _KKT_RTOL)  # nan is bad
-    n_refit = 0
+    refit = []
     for i in np.flatnonzero(bad):
         polished = _polish_active_set(Xs, yc, sol[i], alphas[i])
         if (
@@ -460,13 +446,13 @@ def _lars_grid(
             and _kkt_violation(Xs, yc, polished[None], alphas[i : i + 1])[0] <= _KKT_RTOL
         ):
             sol[i] = polished
-            continue
-        # Warm-started from the LARS solution, coordinate descent needs fewer
-        # epochs than the 10^4-10^5 it needs from zero.
-        Xs_f = np.asfortranarray(Xs)
-        sol[i] = _cd_path(Xs_f, yc, alphas[i : i + 1], max_iter, tol, sol[i])[0]
-        n_refit += 1
-    return sol, n_refit
+        else:
+            refit.append(i)
+    if refit:
+        # One coordinate-descent path over the remaining alphas, from zero: a start
+        # at a LARS solution that failed this badly made it ~5x slower, not faster.
+        sol[refit] = _cd_path(np.asfortranarray(Xs), yc, alphas[refit], max_iter, tol)
+    return sol, len(refit)
 
 
 def _fit_alpha_grid(
