@@ -25,7 +25,6 @@ import csv
 import hashlib
 import logging
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_class_records
-from src.errors import ScaleprobeError
+from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["MANIFEST_FIELDS", "extract", "main", "pair_classes", "write_manifest"]
 
@@ -213,11 +212,8 @@ def extract(cfg: DictConfig) -> dict[str, str]:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Hydra entry: a user mistake becomes one ``error:`` line and exit code 1."""
-    try:
+    with exit_on_user_error():
         extract(cfg)
-    except ScaleprobeError as error:
-        sys.stderr.write(f"error: {error}\n")
-        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from src.errors import ScaleprobeError
+from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["PARAMS", "check_params", "load_params", "main"]
 
@@ -165,12 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stamp", help="file to write when the checks pass (a DVC output)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
+    with exit_on_user_error():
         params = load_params(args.params)
         _check_tracking(params)
-    except ScaleprobeError as error:
-        sys.stderr.write(f"error: {error}\n")
-        return 1
     if args.stamp:
         stamp = Path(args.stamp)
         stamp.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_class_records
-from src.errors import ScaleprobeError
+from src.errors import ScaleprobeError, exit_on_user_error
 from src.features.backbones import WeightsSource, build_backbone, resolve_weights
 from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
@@ -279,13 +278,13 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
 def main(cfg: DictConfig) -> float:
     """Hydra entry: run the job, turning a user mistake into one line and exit code 1."""
     parent_run_id = os.environ.get(PARENT_RUN_ENV)
-    try:
-        return run(cfg, parent_run_id=parent_run_id)["r2_test"]
-    except ScaleprobeError as error:
-        if parent_run_id is not None:
-            end_run(tracking_target(cfg.tracking), parent_run_id, "FAILED", error=str(error))
-        sys.stderr.write(f"error: {error}\n")
-        raise SystemExit(1) from None
+    with exit_on_user_error():
+        try:
+            return run(cfg, parent_run_id=parent_run_id)["r2_test"]
+        except ScaleprobeError as error:
+            if parent_run_id is not None:
+                end_run(tracking_target(cfg.tracking), parent_run_id, "FAILED", error=str(error))
+            raise
 
 
 if __name__ == "__main__":

@@ -8,13 +8,12 @@ and every other override work the same) and reads its own ``report`` node:
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.errors import ScaleprobeError
+from src.errors import ScaleprobeError, exit_on_user_error
 from src.report.build import build_report
 from src.tracking.mlflow_runs import tracking_target
 
@@ -42,11 +41,8 @@ def report(cfg: DictConfig) -> list[Path]:
 @hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Hydra entry: a user mistake becomes one line on stderr and exit code 1."""
-    try:
+    with exit_on_user_error():
         report(cfg)
-    except ScaleprobeError as error:
-        sys.stderr.write(f"error: {error}\n")
-        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ import json
 import logging
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from src.errors import ScaleprobeError
+from src.errors import exit_on_user_error
 from src.tracking.mlflow_runs import (
     TrackingTarget,
     check_reachable,
@@ -97,7 +96,7 @@ class MlflowSweepCallback(Callback):
         """Create the sweep's parent run before the launcher starts any job."""
         from src.config import validate_config
 
-        try:
+        with exit_on_user_error():
             validate_config(config)
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
@@ -114,9 +113,6 @@ class MlflowSweepCallback(Callback):
                     PID_TAG: str(os.getpid()),
                 },
             )
-        except ScaleprobeError as error:
-            sys.stderr.write(f"error: {error}\n")
-            raise SystemExit(1) from None
         os.environ[PARENT_RUN_ENV] = run_id
         logger.info("MLflow parent run %s at %s", run_id, target.uri)
 
