@@ -169,19 +169,24 @@ def run_tensor(
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[float, float]:
-    start, cpu = time.perf_counter(), cpu_seconds()
+def extract(cache_dir: Path, build_model, node: str, records, pre, settings) -> None:
+    """``ensure_features`` for one node into the cache at ``cache_dir``, random weights."""
     ensure_features(
         FeatureCache(cache_dir),
         backbone="bench",
         weights=SOURCE.label,
         weights_sha256=SOURCE.sha256,
-        build_model=lambda: model.cpu(),  # as the product builds it: on the host
+        build_model=build_model,
         nodes=[node],
         records=records,
         preprocessing=pre,
         settings=settings,
     )
+
+
+def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[float, float]:
+    start, cpu = time.perf_counter(), cpu_seconds()
+    extract(cache_dir, lambda: model.cpu(), node, records, pre, settings)  # built on the host
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -273,16 +278,13 @@ def memory_child(n: int, work: Path) -> None:
     """Extract n tiny images; print peak RSS (MiB) of this process and of its workers."""
     records = tiny_records(work / "tiny", n)
     start = time.perf_counter()
-    ensure_features(
-        FeatureCache(work / f"mem-cache-{n}"),
-        backbone="resnet50",
-        weights=SOURCE.label,
-        weights_sha256=SOURCE.sha256,
-        build_model=lambda: build_backbone("resnet50", SOURCE),
-        nodes=["layer1"],
-        records=records,
-        preprocessing=Preprocessing(size=64),
-        settings=ExtractionSettings(batch_size=64, progress=False),
+    extract(
+        work / f"mem-cache-{n}",
+        lambda: build_backbone("resnet50", SOURCE),
+        "layer1",
+        records,
+        Preprocessing(size=64),
+        ExtractionSettings(batch_size=64, progress=False),
     )
     seconds = time.perf_counter() - start
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
