@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from src.errors import ScaleprobeError
 
-__all__ = ["angle_deg", "cosine", "cumulative_norm", "maps_for_norm_fraction"]
+__all__ = ["angle_deg", "cosine", "cosines", "cumulative_norm", "maps_for_norm_fraction"]
 
 
 def _vector(value: ArrayLike, name: str) -> np.ndarray:
@@ -54,10 +54,37 @@ def cosine(u: ArrayLike, v: ArrayLike) -> float:
         raise ScaleprobeError(
             f"u has {a.size} entries but v has {b.size}; compare vectors of the same length"
         )
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return float("nan")
-    return float(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
+    return float(cosines(a, b))
+
+
+def cosines(U: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Signed cosines of matching vectors along the last axis, without validation.
+
+    The batched form of :func:`cosine` for the protocol's many probe pairs
+    (splits x permutations x alphas at once).
+
+    Parameters
+    ----------
+    U, V : ndarray of shape (..., d)
+        Vectors, compared pairwise along the last axis (broadcast).
+
+    Returns
+    -------
+    ndarray of shape (...)
+        Cosines in ``[-1, 1]``; ``nan`` where either vector has zero norm.
+
+    Examples
+    --------
+    >>> cosines(np.array([[1.0, 0.0], [0.0, 0.0]]), np.array([[1.0, 1.0], [1.0, 0.0]]))
+    array([0.70710678,        nan])
+    """
+    nu = np.linalg.norm(U, axis=-1, keepdims=True)
+    nv = np.linalg.norm(V, axis=-1, keepdims=True)
+    # Normalized first: parallel vectors then give exactly 1 (angle 0), not 1 - 2e-16.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.asarray(np.einsum("...d,...d->...", U / nu, V / nv))
+    cos[((nu == 0) | (nv == 0))[..., 0]] = np.nan
+    return np.clip(cos, -1.0, 1.0)
 
 
 def angle_deg(u: ArrayLike, v: ArrayLike) -> float:

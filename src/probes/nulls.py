@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from src.errors import ScaleprobeError
 from src.probes._validation import check_count
-from src.probes.geometry import angle_deg
+from src.probes.geometry import cosines
 
 __all__ = ["permutation_pvalue", "random_direction_angles", "random_directions", "shuffled"]
 
@@ -166,4 +166,4 @@ def random_direction_angles(d: int, n_pairs: int, rng: RNGLike) -> np.ndarray:
     """
     n_pairs = check_count(n_pairs, "n_pairs")
     dirs = random_directions(d, 2 * n_pairs, rng)
-    return np.array([angle_deg(dirs[2 * i], dirs[2 * i + 1]) for i in range(n_pairs)])
+    return np.degrees(np.arccos(cosines(dirs[0::2], dirs[1::2])))

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_X_y
 from src.errors import ScaleprobeError
 from src.probes._validation import check_alphas, check_count, check_seed
 from src.probes.fit import AlphaGridFit, fit_alpha_grid
+from src.probes.geometry import cosines
 from src.probes.memo import ProbeMemo, content_key
 from src.probes.metrics import r2_rows
 from src.probes.nulls import permutation_pvalue, shuffled
@@ -141,17 +142,6 @@ def _nanmean_columns(values: np.ndarray) -> np.ndarray:
     counts = finite.sum(axis=0)
     sums = np.where(finite, values, 0.0).sum(axis=0)
     return np.divide(sums, counts, out=np.full(values.shape[1], np.nan), where=counts > 0)
-
-
-def _cosines(U: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """Row-wise signed cosines over the last axis; ``nan`` where a vector is zero."""
-    nu = np.linalg.norm(U, axis=-1)
-    nv = np.linalg.norm(V, axis=-1)
-    dots = np.einsum("...d,...d->...", U, V)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = dots / (nu * nv)
-    cos[(nu == 0) | (nv == 0)] = np.nan
-    return np.clip(cos, -1.0, 1.0)
 
 
 def _fit(memo: ProbeMemo | None, X: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> AlphaGridFit:
@@ -310,7 +300,7 @@ def _evaluate(
         fit_a = _fit(memo, Xa, np.column_stack([ya, *perms_a]), alpha_grid)
         fit_b = fit_alpha_grid(Xb, np.column_stack([yb, *perms_b]), alpha_grid)
         pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_alphas, n_test)
-        cos = _cosines(fit_a.coef, fit_b.coef)  # (targets, n_alphas)
+        cos = cosines(fit_a.coef, fit_b.coef)  # (targets, n_alphas)
         angle = np.degrees(np.arccos(cos))
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
         pred_a = ((Xa - fit_a.mean) / fit_a.scale) @ fit_a.coef[0].T + fit_a.intercept[0]
