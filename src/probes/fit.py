@@ -325,21 +325,26 @@ class AlphaGridFit:
     scale: np.ndarray
     n_refit: int = 0
 
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predict with every probe.
+    def predict(self, X: ArrayLike, targets: slice = slice(None)) -> np.ndarray:
+        """Predict with every probe, or with the probes of some targets only.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Features, standardized here with the training statistics.
+        targets : slice, default=slice(None)
+            Which targets' probes (e.g. ``slice(0, 1)``: the real ratios, not
+            their permutations).
 
         Returns
         -------
-        ndarray of shape (n_targets, n_alphas, n_samples)
+        ndarray of shape (n_selected_targets, n_alphas, n_samples)
             Predictions.
         """
         Xs = (check_array(X, dtype=np.float64) - self.mean) / self.scale
-        return np.einsum("tad,nd->tan", self.coef, Xs) + self.intercept[:, :, None]
+        return (
+            np.einsum("tad,nd->tan", self.coef[targets], Xs) + self.intercept[targets][:, :, None]
+        )
 
 
 def fit_alpha_grid(

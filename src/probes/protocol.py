@@ -303,8 +303,8 @@ def _evaluate(
         cos = cosines(fit_a.coef, fit_b.coef)  # (targets, n_alphas)
         angle = np.degrees(np.arccos(cos))
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
-        pred_a = ((Xa - fit_a.mean) / fit_a.scale) @ fit_a.coef[0].T + fit_a.intercept[0]
-        out["r2_train"][:, i] = r2_rows(ya, pred_a.T)  # real ratios only: (n_alphas,)
+        pred_a = fit_a.predict(Xa, targets=slice(0, 1))[0]  # real ratios only
+        out["r2_train"][:, i] = r2_rows(ya, pred_a)  # (n_alphas,)
         out["r2_test"][:, i] = r2_test[0]
         out["nnz"][:, i] = np.count_nonzero(fit_a.coef[0], axis=1)
         out["cos"][:, i] = cos[0]

@@ -132,6 +132,7 @@ def test_fit_alpha_grid_equals_separate_fits(solver):
     assert fit.n_refit == 0
     preds = fit.predict(X[:7])
     assert preds.shape == (3, 4, 7)
+    np.testing.assert_allclose(fit.predict(X[:7], targets=slice(1, 2)), preds[1:2], atol=1e-12)
     for k in range(3):
         for i, alpha in enumerate(alphas):
             probe = ScaleProbe(alpha, tol=1e-12, max_iter=200_000).fit(X, Y[:, k])
