@@ -72,10 +72,17 @@ def records(tmp_path):
     return out
 
 
-def _ensure(cache_dir, records, forwards):
+def _ensure(cache_dir, records, forwards, on_forward=None, **settings):
+    """Extract ``layer1``, counting forward passes in ``forwards``; ``on_forward`` may stop it."""
+
+    def count(*_) -> None:  # a forward hook returning None leaves the output alone
+        forwards.append(1)
+        if on_forward is not None:
+            on_forward()
+
     def build():
         model = build_backbone("resnet50", SOURCE)
-        model.conv1.register_forward_hook(lambda *_: forwards.append(1))
+        model.conv1.register_forward_hook(count)
         return model
 
     return ensure_features(
@@ -87,7 +94,7 @@ def _ensure(cache_dir, records, forwards):
         nodes=["layer1"],
         records=records,
         preprocessing=Preprocessing(size=64),
-        settings=ExtractionSettings(batch_size=BATCH, num_workers=0, progress=False),
+        settings=ExtractionSettings(batch_size=BATCH, num_workers=0, progress=False, **settings),
     )["layer1"]
 
 
@@ -140,30 +147,12 @@ def test_interrupted_extraction_keeps_its_partial_and_resumes(tmp_path, records)
     cache_dir = tmp_path / "cache"
     calls: list[int] = []
 
-    def build():
-        model = build_backbone("resnet50", SOURCE)
+    def stop_on_fourth():
+        if len(calls) == 4:  # the dummy forward, then batches 0-1 pass
+            raise SystemExit(1)
 
-        def stop_on_fourth(*_):
-            calls.append(1)
-            if len(calls) == 4:  # the dummy forward, then batches 0-1 pass
-                raise SystemExit(1)
-
-        model.conv1.register_forward_hook(stop_on_fourth)
-        return model
-
-    settings = ExtractionSettings(batch_size=BATCH, num_workers=0, progress=False, checkpoint_s=0.0)
     with pytest.raises(SystemExit):
-        ensure_features(
-            FeatureCache(cache_dir),
-            backbone="resnet50",
-            weights=SOURCE.label,
-            weights_sha256=SOURCE.sha256,
-            build_model=build,
-            nodes=["layer1"],
-            records=records,
-            preprocessing=Preprocessing(size=64),
-            settings=settings,
-        )
+        _ensure(cache_dir, records, calls, stop_on_fourth, checkpoint_s=0.0)
     assert _done_batches(cache_dir) == 2
     forwards: list[int] = []
     resumed = _ensure(cache_dir, records, forwards)
