@@ -19,7 +19,9 @@ from omegaconf import DictConfig
 
 from src.errors import exit_on_user_error
 from src.tracking.mlflow_runs import (
+    PARENT_TAG,
     TrackingTarget,
+    _client,
     check_reachable,
     create_parent_run,
     end_run,
@@ -54,9 +56,7 @@ def close_stale_parents(target: TrackingTarget) -> list[str]:
     left RUNNING mid-logging under it) as KILLED. Parents launched on other
     hosts, or by a process still alive, are left alone. Returns the ids closed.
     """
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=target.uri)
+    client = _client(target)
     experiment = client.get_experiment_by_name(target.experiment)
     if experiment is None:
         return []
@@ -74,7 +74,7 @@ def close_stale_parents(target: TrackingTarget) -> list[str]:
         children = client.search_runs(
             [experiment.experiment_id],
             filter_string=(
-                f"tags.`mlflow.parentRunId` = '{run.info.run_id}' and attributes.status = 'RUNNING'"
+                f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'"
             ),
         )
         for child in children:
