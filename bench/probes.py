@@ -128,6 +128,12 @@ def run_fast(jobs: list[tuple], solver: str, tol: float, max_iter: int) -> tuple
     return np.stack(out), refits
 
 
+def _count_or_all(value: str) -> str:
+    if value == "all" or (value.isdigit() and int(value) > 0):
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer or 'all'")
+
+
 def main() -> None:
     """Parse flags, time both sides on the same workload, print the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -137,7 +143,8 @@ def main() -> None:
     parser.add_argument(
         "--naive-targets",
         default="6",
-        help="(pair, split, target) cells the naive loop runs, or all",
+        type=_count_or_all,
+        help="(pair, split, target) cells the naive loop runs: a positive integer or all",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--solver", choices=["lars", "cd"], default="lars")
