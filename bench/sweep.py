@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--alphas", type=int, default=10)
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run")
     args = parser.parse_args()
+    if args.alphas < 1:
+        parser.error(f"--alphas {args.alphas}: sweep at least 1 alpha")
     overrides = ["extract.progress=false", *args.overrides]
     # Alphas a user sweeps: spread over the configured grid (conf/config.yaml path_alphas),
     # whose whole path each job fits once and shares.
