@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from filelock import FileLock
 
+from src.atomic import atomic_open, atomic_write_text
 from src.data.records import ImageRecord
 from src.errors import ScaleprobeError
 from src.features.checksums import sha256_file
@@ -181,9 +182,10 @@ class PartialEntry:
 
     def record_progress(self, rank: int, done: np.ndarray, bad: Mapping[int, str]) -> None:
         """Atomically replace this rank's progress record; call only after :meth:`flush`."""
-        _atomic_save_npy(self.path / f"progress-{rank}.npy", done.astype(np.uint8))
+        with atomic_open(self.path / f"progress-{rank}.npy", "wb") as handle:
+            np.save(handle, done.astype(np.uint8), allow_pickle=False)
         if bad:
-            _atomic_write_text(
+            atomic_write_text(
                 self.path / f"bad-{rank}.json", json.dumps({str(k): v for k, v in bad.items()})
             )
 
@@ -280,7 +282,7 @@ class FeatureCache:
             del array
             with open(path / FEATURES_FILE, "r+b") as handle:
                 os.posix_fallocate(handle.fileno(), 0, offset + n_rows * dim * 4)
-            _atomic_write_text(
+            atomic_write_text(
                 path / PARTIAL_FILE, json.dumps({**description, "batch_size": batch_size})
             )
         except OSError as error:
@@ -354,25 +356,6 @@ def _compact(path: Path, keep: np.ndarray) -> None:
         target[start : start + len(chunk)] = source[chunk]
     target.flush()
     del target, source
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so a reader (or a crash) sees the old or the new content."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
