@@ -17,9 +17,25 @@ from src.errors import ScaleprobeError
 from src.probes._validation import check_count
 from src.probes.geometry import cosines
 
-__all__ = ["permutation_pvalue", "random_direction_angles", "random_directions", "shuffled"]
+__all__ = [
+    "TIE_ATOL",
+    "TIE_RTOL",
+    "permutation_pvalue",
+    "random_direction_angles",
+    "random_directions",
+    "shuffled",
+]
 
 RNGLike = np.random.Generator | int | None
+
+# Ties between a permutation's statistic and the observed one are decided up to
+# rounding: a statistic within ``TIE_ATOL + TIE_RTOL * |observed|`` of the
+# observed value counts as at least as extreme. A mean over splits of R² or of
+# angles computed in float64 differs by ~1e-15 between permutations that give
+# the same fits (e.g. a probe with every coefficient zero predicts the mean
+# ratio, whatever its order), and such ties must not decide the p-value.
+TIE_RTOL = 1e-9
+TIE_ATOL = 1e-12
 
 
 def shuffled(y: ArrayLike, rng: RNGLike) -> np.ndarray:
@@ -94,7 +110,9 @@ def permutation_pvalue(
     never 0: with ``n`` permutations the smallest possible value is
     ``1 / (n + 1)`` (Phipson and Smyth, 2010). A permutation whose statistic
     is ``nan`` (e.g. an angle to a probe with no non-zero coefficient) is left
-    out of ``n``.
+    out of ``n``. A permutation within ``TIE_ATOL + TIE_RTOL * |observed|``
+    (1e-12 + 1e-9 relative) of the observed statistic is a tie and counts as
+    at least as extreme, so rounding noise cannot make a p-value small.
 
     Parameters
     ----------
@@ -121,6 +139,8 @@ def permutation_pvalue(
     --------
     >>> permutation_pvalue(0.8, [0.1, -0.2, 0.9, 0.0], alternative="greater")
     0.4
+    >>> permutation_pvalue(0.8, [0.8 - 1e-15, 0.8 + 1e-15], alternative="greater")
+    1.0
     """
     values = np.asarray(null, dtype=float)
     if values.ndim != 1:
@@ -134,7 +154,11 @@ def permutation_pvalue(
     values = values[np.isfinite(values)]
     if np.isnan(observed) or values.size == 0:
         return float("nan")
-    extreme = values >= observed if alternative == "greater" else values <= observed
+    tie = TIE_ATOL + TIE_RTOL * abs(observed)
+    if alternative == "greater":
+        extreme = values >= observed - tie
+    else:
+        extreme = values <= observed + tie
     return float((1 + np.count_nonzero(extreme)) / (1 + values.size))
 
 

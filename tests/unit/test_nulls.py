@@ -67,3 +67,16 @@ def test_random_direction_angles_near_ninety_in_high_dimension():
     np.testing.assert_array_equal(angles, random_direction_angles(1280, 300, 0))
     with pytest.raises(ScaleprobeError, match="n_pairs=0"):
         random_direction_angles(3, 0, 0)
+
+
+def test_permutation_pvalue_counts_rounding_ties_as_extreme():
+    # #19.4: permutations equal to the observed statistic up to rounding are ties,
+    # whichever side of it the rounding fell on.
+    observed = 0.123456789
+    null = observed + np.array([-1e-15, 1e-15, -3e-16, 2e-16])
+    assert permutation_pvalue(observed, null, alternative="greater") == 1.0
+    assert permutation_pvalue(observed, null, alternative="less") == 1.0
+    assert permutation_pvalue(0.0, [-1e-15, 1e-15], alternative="greater") == 1.0
+    # a real difference still counts
+    assert permutation_pvalue(observed, [observed - 1e-6], alternative="greater") == 0.5
+    assert permutation_pvalue(observed, [observed + 1e-6], alternative="less") == 0.5

@@ -223,3 +223,15 @@ def test_n_permutations_validated():
     XA, yA = _class(1, n=50)
     with pytest.raises(ScaleprobeError, match="n_permutations=0"):
         _run(XA, yA, XA, yA, n_permutations=0, n_train=10, n_test=10)
+
+
+def test_all_zero_probes_give_pvalue_one():
+    # #19.4: alpha=1e10 zeroes every coefficient, so every permutation's probe predicts
+    # the same mean ratio and its R² equals the observed one up to rounding.
+    XA, yA = _class(1, n=100)
+    XB, yB = _class(2, n=100)
+    (r,) = _run(XA, yA, XB, yB, alphas=[1e10], n_train=40, n_test=40, n_permutations=30)
+    assert np.all(r.nnz == 0)
+    null_means = r.r2_test_null.mean(axis=0)
+    np.testing.assert_allclose(null_means, r.r2_test.mean(), rtol=0, atol=1e-12)
+    assert r.pvalues()["r2_test_pvalue"] == 1.0
