@@ -31,6 +31,7 @@ from src.probes._validation import check_alphas, check_count, check_seed
 from src.probes.fit import AlphaGridFit, fit_alpha_grid
 from src.probes.geometry import cosines
 from src.probes.memo import ProbeMemo, content_key
+from src.probes.memory import check_null_memory
 from src.probes.metrics import r2_rows
 from src.probes.nulls import permutation_pvalue, shuffled
 from src.probes.progress import log_progress
@@ -220,7 +221,9 @@ def evaluate_pair(
     ------
     ScaleprobeError
         If an argument is invalid, the classes have different numbers of
-        features, or a class has too few images.
+        features, a class has too few images, or the permutation null would
+        not fit in the available memory (checked before allocating it, see
+        :func:`~src.probes.memory.check_null_memory`).
 
     Notes
     -----
@@ -249,6 +252,14 @@ def evaluate_pair(
         same_class=same_class,
         train_class=train_class,
         test_class=test_class,
+    )
+    check_null_memory(
+        n_grid=alpha_grid.size,
+        n_splits=len(splits),
+        n_train=n_train,
+        n_test=n_test,
+        n_features=XA.shape[1],
+        n_permutations=n_permutations,
     )
 
     def compute() -> list[PairResult]:
