@@ -8,6 +8,7 @@ logged in a few batched calls: it is FINISHED only once every value is in.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,6 +24,7 @@ from src.errors import ScaleprobeError
 __all__ = [
     "TrackingTarget",
     "check_reachable",
+    "check_writable",
     "child_statuses",
     "create_parent_run",
     "end_run",
@@ -80,6 +82,52 @@ def check_reachable(target: TrackingTarget, timeout: float = 10.0) -> None:
             raise ScaleprobeError(
                 f"tracking.uri={target.uri!r}: cannot create {db.parent}: {error.strerror}"
             ) from None
+        check_writable(target)
+
+
+def _writable_error(what: str, path: Path, error: OSError) -> ScaleprobeError:
+    return ScaleprobeError(
+        f"MLflow store {what} {path} cannot be written ({error.strerror}); make it writable "
+        "or set paths.mlruns_dir to a writable directory"
+    )
+
+
+def _probe_dir(path: Path) -> None:
+    """Create and remove a file in ``path``: what sqlite's journal and MLflow's artifacts need."""
+    probe = path / f".scaleprobe-write-test-{os.getpid()}"
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    probe.unlink()
+
+
+def check_writable(target: TrackingTarget) -> None:
+    """Fail before any extraction when a local store cannot take a run.
+
+    sqlite opens a read-only database without complaint and fails only at
+    the first write, i.e. after all the compute; so this opens the database
+    file for writing, creates a file beside it (sqlite writes its journal
+    there) and one in the local artifact root.
+    """
+    if not target.uri.startswith("sqlite:///"):
+        return
+    db = Path(target.uri.removeprefix("sqlite:///"))
+    try:
+        _probe_dir(db.parent)
+    except OSError as error:
+        raise _writable_error("directory", db.parent, error) from None
+    if db.exists():
+        try:
+            os.close(os.open(db, os.O_RDWR))
+        except OSError as error:
+            raise _writable_error("database", db, error) from None
+    location = target.artifact_location
+    if location and "://" not in location:
+        root = Path(location)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            _probe_dir(root)
+        except OSError as error:
+            raise _writable_error("artifact directory", root, error) from None
 
 
 def get_experiment_id(target: TrackingTarget) -> str:
