@@ -35,8 +35,10 @@ from src.probes.splits import make_splits
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
     check_reachable,
+    check_store_present,
     create_parent_run,
     end_run,
+    fail_parent,
     log_child_run,
     tracking_target,
 )
@@ -179,6 +181,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     validate_config(cfg)
     target = tracking_target(cfg.tracking)
     check_reachable(target)
+    if parent_run_id is not None:
+        check_store_present(target, parent_run_id)
     train_class, test_class = cfg.pair.train_class, cfg.pair.test_class
     records = load_class_records(
         OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
@@ -283,7 +287,7 @@ def main(cfg: DictConfig) -> float:
             return run(cfg, parent_run_id=parent_run_id)["r2_test"]
         except ScaleprobeError as error:
             if parent_run_id is not None:
-                end_run(tracking_target(cfg.tracking), parent_run_id, "FAILED", error=str(error))
+                fail_parent(tracking_target(cfg.tracking), parent_run_id, str(error))
             raise
 
 

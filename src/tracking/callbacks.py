@@ -122,8 +122,10 @@ class MlflowSweepCallback(Callback):
         if run_id is None:
             return
         target = tracking_target(config.tracking)
-        from src.tracking.mlflow_runs import child_statuses
+        from src.tracking.mlflow_runs import check_store_present, child_statuses
 
+        with exit_on_user_error():
+            check_store_present(target, run_id)
         statuses = child_statuses(target, run_id)
         ok = bool(statuses) and all(s == "FINISHED" for s in statuses)
         end_run(target, run_id, "FINISHED" if ok else "FAILED")

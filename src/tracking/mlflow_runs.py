@@ -8,6 +8,7 @@ logged in a few batched calls: it is FINISHED only once every value is in.
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import urllib.error
 import urllib.request
@@ -23,9 +24,12 @@ from src.errors import ScaleprobeError
 __all__ = [
     "TrackingTarget",
     "check_reachable",
+    "check_store_present",
+    "check_writable",
     "child_statuses",
     "create_parent_run",
     "end_run",
+    "fail_parent",
     "get_experiment_id",
     "log_child_run",
     "metric_history",
@@ -37,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
+
+# Names of the children this process logged, per parent: what a lost store held.
+_LOGGED: dict[str, list[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,52 @@ def check_reachable(target: TrackingTarget, timeout: float = 10.0) -> None:
             raise ScaleprobeError(
                 f"tracking.uri={target.uri!r}: cannot create {db.parent}: {error.strerror}"
             ) from None
+        check_writable(target)
+
+
+def _writable_error(what: str, path: Path, error: OSError) -> ScaleprobeError:
+    return ScaleprobeError(
+        f"MLflow store {what} {path} cannot be written ({error.strerror}); make it writable "
+        "or set paths.mlruns_dir to a writable directory"
+    )
+
+
+def _probe_dir(path: Path) -> None:
+    """Create and remove a file in ``path``: what sqlite's journal and MLflow's artifacts need."""
+    probe = path / f".scaleprobe-write-test-{os.getpid()}"
+    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    probe.unlink()
+
+
+def check_writable(target: TrackingTarget) -> None:
+    """Fail before any extraction when a local store cannot take a run.
+
+    sqlite opens a read-only database without complaint and fails only at
+    the first write, i.e. after all the compute; so this opens the database
+    file for writing, creates a file beside it (sqlite writes its journal
+    there) and one in the local artifact root.
+    """
+    if not target.uri.startswith("sqlite:///"):
+        return
+    db = Path(target.uri.removeprefix("sqlite:///"))
+    try:
+        _probe_dir(db.parent)
+    except OSError as error:
+        raise _writable_error("directory", db.parent, error) from None
+    if db.exists():
+        try:
+            os.close(os.open(db, os.O_RDWR))
+        except OSError as error:
+            raise _writable_error("database", db, error) from None
+    location = target.artifact_location
+    if location and "://" not in location:
+        root = Path(location)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            _probe_dir(root)
+        except OSError as error:
+            raise _writable_error("artifact directory", root, error) from None
 
 
 def get_experiment_id(target: TrackingTarget) -> str:
@@ -95,6 +148,62 @@ def get_experiment_id(target: TrackingTarget) -> str:
     elif target.artifact_location:
         location = target.artifact_location
     return client.create_experiment(target.experiment, artifact_location=location)
+
+
+def _sqlite_path(target: TrackingTarget) -> Path | None:
+    return (
+        Path(target.uri.removeprefix("sqlite:///")) if target.uri.startswith("sqlite:///") else None
+    )
+
+
+def check_store_present(target: TrackingTarget, parent_run_id: str) -> None:
+    """Stop a sweep's job when its local store vanished (or was replaced) since the sweep began.
+
+    An MLflow client on a missing sqlite file silently creates an empty store,
+    so every later call fails with its own traceback and the runs logged so
+    far are lost unnoticed; this says so in one line instead, naming the jobs
+    this process logged there.
+    """
+    db = _sqlite_path(target)
+    if db is None:
+        return
+    done = _LOGGED.get(parent_run_id, [])
+    finished = (
+        f"{len(done)} job(s) had finished and were logged there: {done}"
+        if done
+        else "no job of it had finished in this process"
+    )
+    if not db.is_file():
+        raise ScaleprobeError(
+            f"MLflow store {db} was deleted during the sweep; stopping it: its parent run "
+            f"{parent_run_id} went with it, {finished}; rerun the sweep"
+        )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        _client(target).get_run(parent_run_id)
+    except MlflowException:
+        raise ScaleprobeError(
+            f"MLflow store {db} no longer holds the sweep's parent run {parent_run_id} (was it "
+            f"replaced during the sweep?); stopping it: {finished}; rerun the sweep"
+        ) from None
+
+
+def fail_parent(target: TrackingTarget, run_id: str, error: str) -> None:
+    """Mark a sweep's parent FAILED after a job's error, unless its store is gone.
+
+    A store lost mid-sweep holds nothing to mark (and must not be recreated
+    by trying); the job's error already says so.
+    """
+    db = _sqlite_path(target)
+    if db is not None and not db.is_file():
+        return
+    from mlflow.exceptions import MlflowException
+
+    try:
+        end_run(target, run_id, "FAILED", error=error)
+    except MlflowException as lost:
+        logger.warning("could not mark the sweep's parent run %s FAILED: %s", run_id, lost)
 
 
 def create_parent_run(target: TrackingTarget, run_name: str, tags: Mapping[str, str]) -> str:
@@ -146,6 +255,7 @@ def log_child_run(
 
     from mlflow.entities import Metric, Param, RunTag
 
+    check_store_present(target, parent_run_id)
     client = _client(target)
     run = client.create_run(
         get_experiment_id(target),
@@ -173,6 +283,7 @@ def log_child_run(
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
+    _LOGGED.setdefault(parent_run_id, []).append(run_name)
     return run_id
 
 
