@@ -68,7 +68,7 @@ def _leftovers(cache_dir: Path) -> list[str]:
     ("target", "name"),
     [
         (os, "posix_fallocate"),  # preallocating the array
-        (cache_module, "_atomic_save_npy"),  # recording progress during extraction
+        (cache_module, "atomic_open"),  # recording progress during extraction
         (cache_module, "_write_index"),  # writing the index at commit
     ],
 )
