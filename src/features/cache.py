@@ -345,18 +345,29 @@ class FeatureCache:
 
 
 def _compact(path: Path, keep: np.ndarray) -> None:
-    """Rewrite the .npy at ``path`` with only rows ``keep``, in chunks (memory stays flat)."""
+    """Rewrite the .npy at ``path`` with only rows ``keep``, in chunks (memory stays flat).
+
+    The copy is written with plain writes into a temporary file whose whole
+    size is reserved first (``posix_fallocate``), never through a memory map:
+    on a full disk a mapped page that cannot be written kills the process
+    with SIGBUS, while here ENOSPC is an ``OSError`` the caller turns into one
+    line, and :func:`~src.atomic.atomic_open` removes the temporary file.
+    """
     source = np.load(path, mmap_mode="r", allow_pickle=False)
-    tmp = path.with_name(f"{path.name}.compact")
-    target = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=source.dtype, shape=(len(keep), source.shape[1])
-    )
-    for start in range(0, len(keep), _COPY_ROWS):
-        chunk = keep[start : start + _COPY_ROWS]
-        target[start : start + len(chunk)] = source[chunk]
-    target.flush()
-    del target, source
-    os.replace(tmp, path)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(source.dtype),
+        "fortran_order": False,
+        "shape": (len(keep), source.shape[1]),
+    }
+    with atomic_open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.flush()
+        body = len(keep) * source.shape[1] * source.dtype.itemsize
+        os.posix_fallocate(handle.fileno(), 0, handle.tell() + body)
+        for start in range(0, len(keep), _COPY_ROWS):
+            chunk = keep[start : start + _COPY_ROWS]
+            handle.write(np.ascontiguousarray(source[chunk]).tobytes())
+    del source
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

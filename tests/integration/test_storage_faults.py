@@ -102,6 +102,40 @@ def test_full_disk_at_commit_rename(tmp_path, records, monkeypatch):
     assert _leftovers(cache_dir) == []
 
 
+def test_full_disk_while_compacting_skipped_rows(tmp_path, records, monkeypatch):
+    """#19.6: dropping an unreadable image's row rewrites the array; no room there is one line.
+
+    The copy's space is reserved before any row is written (a memory-mapped
+    copy died with SIGBUS on a full disk and left ``features.npy.compact``).
+    """
+    Path(records[1].path).write_bytes(b"")  # skipped, so the array is compacted at commit
+    cache_dir = tmp_path / "cache"
+    real_fallocate = os.posix_fallocate
+    reserved: list[str] = []
+
+    def fallocate(fd, offset, length):
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+        reserved.append(name)
+        if name != "features.npy":  # the partial's own array still gets its room
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fallocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"feature cache {cache_dir} cannot be written (No space left on device)" in message
+    assert reserved[0] == "features.npy"
+    assert len(reserved) == 2  # the compacted copy asked for its room
+    assert _leftovers(cache_dir) == []
+    assert [p for p in cache_dir.rglob("*") if ".locks" not in p.parts] == []  # no .compact
+    monkeypatch.undo()
+    entry = _ensure(cache_dir, records)
+    assert entry.features.shape == (3, 256)
+    assert [s["image_id"] for s in entry.skipped] == ["i1"]
+
+
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
 def test_read_only_cache_gives_one_line(tmp_path, records, monkeypatch, code):
     cache_dir = tmp_path / "cache"
