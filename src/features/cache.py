@@ -209,15 +209,25 @@ class FeatureCache:
         """Hold the lock of entry ``key`` (one process extracts it, others wait).
 
         The lock is an OS file lock, released by the kernel when its holder
-        dies, so a killed extraction never blocks the next run.
+        dies, so a killed extraction never blocks the next run. It is taken
+        only to write: a complete entry is read without it (entries are
+        immutable once committed and appear by one atomic rename, and
+        :meth:`load` checks their checksums), so a read-only cache still
+        serves what it holds. Where the lock is needed but cannot be made
+        (a read-only or full cache directory, even one that already holds
+        ``.locks/``), the one-line :func:`storage_error` is raised.
         """
         lock_dir = self.root / ".locks"
+        lock = FileLock(lock_dir / f"{key}.lock")
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
         except OSError as error:
             raise storage_error(self.root, error) from None
-        with FileLock(lock_dir / f"{key}.lock"):
+        try:
             yield
+        finally:
+            lock.release()
 
     def load(self, key: str) -> CacheEntry | None:
         """Return entry ``key`` if it is complete and its checksum holds, else None.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -160,4 +161,48 @@ def test_read_only_cache_still_serves_complete_entries(tmp_path, records, monkey
     first = _ensure(cache_dir, records)
     monkeypatch.setattr(Path, "mkdir", _raise(errno.EROFS))
     again = _ensure(cache_dir, records)  # a hit needs no write, not even the lock
+    np.testing.assert_array_equal(first.features, again.features)
+
+
+def _read_only_locks(monkeypatch, cache_dir: Path, code: int) -> None:
+    """Make opening a lock file under ``cache_dir/.locks`` for writing fail (read-only root)."""
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def open_(path, flags, *args, **kwargs):
+        if Path(os.fsdecode(path)).parent == cache_dir / ".locks" and flags & writing:
+            raise OSError(code, os.strerror(code), os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("lock_file_exists", [False, True])
+def test_read_only_cache_holding_locks_gives_one_line(
+    tmp_path, records, monkeypatch, code, lock_file_exists
+):
+    """#19.7a: ``.locks/`` exists but the lock file cannot be opened: one line, no traceback."""
+    cache_dir = tmp_path / "cache"
+    if lock_file_exists:  # this key's lock was left by an earlier writable run, its entry gone
+        shutil.rmtree(_ensure(cache_dir, records).path)
+    else:  # an earlier run made .locks/ for other images only
+        _ensure(cache_dir, records[:2])
+    assert len(list((cache_dir / ".locks").glob("*.lock"))) == 1
+    _read_only_locks(monkeypatch, cache_dir, code)
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)  # a miss: it must lock to extract
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"feature cache {cache_dir} cannot be written ({os.strerror(code)})" in message
+    assert "make it writable or set paths.cache_dir" in message
+    assert not list(cache_dir.glob(".partial-*"))
+
+
+def test_read_only_cache_holding_locks_serves_its_entries(tmp_path, records, monkeypatch):
+    """#19.7a: a complete entry is read without the lock, so a read-only cache still serves it."""
+    cache_dir = tmp_path / "cache"
+    first = _ensure(cache_dir, records)
+    _read_only_locks(monkeypatch, cache_dir, errno.EROFS)
+    again = _ensure(cache_dir, records)
     np.testing.assert_array_equal(first.features, again.features)
