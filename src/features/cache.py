@@ -209,15 +209,25 @@ class FeatureCache:
         """Hold the lock of entry ``key`` (one process extracts it, others wait).
 
         The lock is an OS file lock, released by the kernel when its holder
-        dies, so a killed extraction never blocks the next run.
+        dies, so a killed extraction never blocks the next run. It is taken
+        only to write: a complete entry is read without it (entries are
+        immutable once committed and appear by one atomic rename, and
+        :meth:`load` checks their checksums), so a read-only cache still
+        serves what it holds. Where the lock is needed but cannot be made
+        (a read-only or full cache directory, even one that already holds
+        ``.locks/``), the one-line :func:`storage_error` is raised.
         """
         lock_dir = self.root / ".locks"
+        lock = FileLock(lock_dir / f"{key}.lock")
         try:
             lock_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
         except OSError as error:
             raise storage_error(self.root, error) from None
-        with FileLock(lock_dir / f"{key}.lock"):
+        try:
             yield
+        finally:
+            lock.release()
 
     def load(self, key: str) -> CacheEntry | None:
         """Return entry ``key`` if it is complete and its checksum holds, else None.
@@ -345,18 +355,29 @@ class FeatureCache:
 
 
 def _compact(path: Path, keep: np.ndarray) -> None:
-    """Rewrite the .npy at ``path`` with only rows ``keep``, in chunks (memory stays flat)."""
+    """Rewrite the .npy at ``path`` with only rows ``keep``, in chunks (memory stays flat).
+
+    The copy is written with plain writes into a temporary file whose whole
+    size is reserved first (``posix_fallocate``), never through a memory map:
+    on a full disk a mapped page that cannot be written kills the process
+    with SIGBUS, while here ENOSPC is an ``OSError`` the caller turns into one
+    line, and :func:`~src.atomic.atomic_open` removes the temporary file.
+    """
     source = np.load(path, mmap_mode="r", allow_pickle=False)
-    tmp = path.with_name(f"{path.name}.compact")
-    target = np.lib.format.open_memmap(
-        tmp, mode="w+", dtype=source.dtype, shape=(len(keep), source.shape[1])
-    )
-    for start in range(0, len(keep), _COPY_ROWS):
-        chunk = keep[start : start + _COPY_ROWS]
-        target[start : start + len(chunk)] = source[chunk]
-    target.flush()
-    del target, source
-    os.replace(tmp, path)
+    header = {
+        "descr": np.lib.format.dtype_to_descr(source.dtype),
+        "fortran_order": False,
+        "shape": (len(keep), source.shape[1]),
+    }
+    with atomic_open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, header)
+        handle.flush()
+        body = len(keep) * source.shape[1] * source.dtype.itemsize
+        os.posix_fallocate(handle.fileno(), 0, handle.tell() + body)
+        for start in range(0, len(keep), _COPY_ROWS):
+            chunk = keep[start : start + _COPY_ROWS]
+            handle.write(np.ascontiguousarray(source[chunk]).tobytes())
+    del source
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

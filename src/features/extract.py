@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -576,11 +576,15 @@ def ensure_features(
     entries = {node: cache.load(keys[node]) for node in nodes}
     missing = [node for node in nodes if entries[node] is None]
     if not missing:
+        _check_bad_image_policy(entries.values(), settings.on_bad_image)  # type: ignore[arg-type]
         return entries  # type: ignore[return-value]
     with ExitStack() as locks:
         for node in sorted(missing, key=keys.__getitem__):
             locks.enter_context(cache.lock(keys[node]))
         entries.update({node: cache.load(keys[node]) for node in missing})
+        _check_bad_image_policy(
+            [entry for entry in entries.values() if entry is not None], settings.on_bad_image
+        )
         missing = [node for node in missing if entries[node] is None]
         if missing:
             entries.update(
@@ -589,6 +593,28 @@ def ensure_features(
                 )
             )
     return entries  # type: ignore[return-value]
+
+
+def _check_bad_image_policy(entries: Iterable[CacheEntry], on_bad_image: str) -> None:
+    """Hold ``on_bad_image="error"`` on a warm cache too.
+
+    The policy is not part of the key (an entry's rows do not depend on it
+    when every image is readable), so an entry made under ``skip`` is found by
+    an ``error`` run; its ``meta.json`` lists what it left out, and that stops
+    the run naming the first skipped file.
+    """
+    if on_bad_image != "error":
+        return
+    for entry in entries:
+        if entry.skipped:
+            path, reason = entry.skipped[0]["path"], entry.skipped[0]["reason"]
+            named = reason if path in reason else f"{path}: {reason}"
+            raise ScaleprobeError(
+                f"{named} (left out of cache entry {entry.path}, made with "
+                f"extract.on_bad_image=skip, with {len(entry.skipped) - 1} more; "
+                "extract.on_bad_image=error does not allow that: fix or remove the image(s), "
+                "which changes the key, or set extract.on_bad_image=skip)"
+            )
 
 
 def _extract_entries(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +69,7 @@ def _leftovers(cache_dir: Path) -> list[str]:
     ("target", "name"),
     [
         (os, "posix_fallocate"),  # preallocating the array
-        (cache_module, "_atomic_save_npy"),  # recording progress during extraction
+        (cache_module, "atomic_open"),  # recording progress during extraction
         (cache_module, "_write_index"),  # writing the index at commit
     ],
 )
@@ -102,6 +103,40 @@ def test_full_disk_at_commit_rename(tmp_path, records, monkeypatch):
     assert _leftovers(cache_dir) == []
 
 
+def test_full_disk_while_compacting_skipped_rows(tmp_path, records, monkeypatch):
+    """#19.6: dropping an unreadable image's row rewrites the array; no room there is one line.
+
+    The copy's space is reserved before any row is written (a memory-mapped
+    copy died with SIGBUS on a full disk and left ``features.npy.compact``).
+    """
+    Path(records[1].path).write_bytes(b"")  # skipped, so the array is compacted at commit
+    cache_dir = tmp_path / "cache"
+    real_fallocate = os.posix_fallocate
+    reserved: list[str] = []
+
+    def fallocate(fd, offset, length):
+        name = Path(os.readlink(f"/proc/self/fd/{fd}")).name
+        reserved.append(name)
+        if name != "features.npy":  # the partial's own array still gets its room
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_fallocate(fd, offset, length)
+
+    monkeypatch.setattr(os, "posix_fallocate", fallocate)
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"feature cache {cache_dir} cannot be written (No space left on device)" in message
+    assert reserved[0] == "features.npy"
+    assert len(reserved) == 2  # the compacted copy asked for its room
+    assert _leftovers(cache_dir) == []
+    assert [p for p in cache_dir.rglob("*") if ".locks" not in p.parts] == []  # no .compact
+    monkeypatch.undo()
+    entry = _ensure(cache_dir, records)
+    assert entry.features.shape == (3, 256)
+    assert [s["image_id"] for s in entry.skipped] == ["i1"]
+
+
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EROFS])
 def test_read_only_cache_gives_one_line(tmp_path, records, monkeypatch, code):
     cache_dir = tmp_path / "cache"
@@ -126,4 +161,48 @@ def test_read_only_cache_still_serves_complete_entries(tmp_path, records, monkey
     first = _ensure(cache_dir, records)
     monkeypatch.setattr(Path, "mkdir", _raise(errno.EROFS))
     again = _ensure(cache_dir, records)  # a hit needs no write, not even the lock
+    np.testing.assert_array_equal(first.features, again.features)
+
+
+def _read_only_locks(monkeypatch, cache_dir: Path, code: int) -> None:
+    """Make opening a lock file under ``cache_dir/.locks`` for writing fail (read-only root)."""
+    real_open = os.open
+    writing = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+    def open_(path, flags, *args, **kwargs):
+        if Path(os.fsdecode(path)).parent == cache_dir / ".locks" and flags & writing:
+            raise OSError(code, os.strerror(code), os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES])
+@pytest.mark.parametrize("lock_file_exists", [False, True])
+def test_read_only_cache_holding_locks_gives_one_line(
+    tmp_path, records, monkeypatch, code, lock_file_exists
+):
+    """#19.7a: ``.locks/`` exists but the lock file cannot be opened: one line, no traceback."""
+    cache_dir = tmp_path / "cache"
+    if lock_file_exists:  # this key's lock was left by an earlier writable run, its entry gone
+        shutil.rmtree(_ensure(cache_dir, records).path)
+    else:  # an earlier run made .locks/ for other images only
+        _ensure(cache_dir, records[:2])
+    assert len(list((cache_dir / ".locks").glob("*.lock"))) == 1
+    _read_only_locks(monkeypatch, cache_dir, code)
+    with pytest.raises(ScaleprobeError) as info:
+        _ensure(cache_dir, records)  # a miss: it must lock to extract
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"feature cache {cache_dir} cannot be written ({os.strerror(code)})" in message
+    assert "make it writable or set paths.cache_dir" in message
+    assert not list(cache_dir.glob(".partial-*"))
+
+
+def test_read_only_cache_holding_locks_serves_its_entries(tmp_path, records, monkeypatch):
+    """#19.7a: a complete entry is read without the lock, so a read-only cache still serves it."""
+    cache_dir = tmp_path / "cache"
+    first = _ensure(cache_dir, records)
+    _read_only_locks(monkeypatch, cache_dir, errno.EROFS)
+    again = _ensure(cache_dir, records)
     np.testing.assert_array_equal(first.features, again.features)

@@ -250,3 +250,21 @@ def test_workers_and_in_process_loading_give_equal_features(tmp_path):
     two = ensure(FeatureCache(tmp_path / "b"), records, settings=workers)["layer1"]
     assert one.key == two.key
     np.testing.assert_array_equal(one.features, two.features)
+
+
+def test_error_policy_holds_on_an_entry_made_under_skip(tmp_path):
+    """A warm entry that left an image out stops an ``on_bad_image=error`` run, naming it."""
+    records = make_records(tmp_path / "img", 4)
+    Path(records[2].path).write_bytes(b"")
+    cache = FeatureCache(tmp_path / "cache")
+    assert len(ensure(cache, records)["layer1"].skipped) == 1  # made under skip
+    settings = ExtractionSettings(batch_size=3, progress=False, num_workers=0, on_bad_image="error")
+    calls = []
+    with pytest.raises(ScaleprobeError) as info:
+        ensure(cache, records, settings=settings, calls=calls)
+    message = str(info.value)
+    assert "\n" not in message
+    assert records[2].path in message
+    assert "extract.on_bad_image=error" in message
+    assert calls == []  # found warm, nothing extracted
+    assert ensure(cache, records, calls=calls)["layer1"].skipped  # skip still reuses it
