@@ -22,7 +22,9 @@ __all__ = [
     "RANDOM_WEIGHTS",
     "WeightsSource",
     "build_backbone",
+    "builder_kwargs",
     "hub_checkpoint_path",
+    "model_fields",
     "resolve_weights",
 ]
 
@@ -114,10 +116,39 @@ def resolve_weights(
     return WeightsSource(RANDOM_WEIGHTS, f"random-init-seed-{_RANDOM_INIT_SEED}")
 
 
-def _build(name: str, *, aux_logits: bool, transform_input: bool) -> nn.Module:
+def builder_kwargs(name: str, source: WeightsSource, *, transform_input: bool = False) -> dict:
+    """Keyword arguments ``get_model`` gets for ``name`` (the aux head aside).
+
+    ``transform_input`` (InceptionV3) applies only to loaded weights: the
+    random-init control keeps plain ImageNet-normalized input. The aux head
+    follows the checkpoint (whose sha256 is in the key) and lies outside every
+    feature node, so it is left out here.
+    """
+    _check_name(name)
     kwargs = dict(BACKBONES[name])
     if name == "inception_v3":
-        kwargs.update(aux_logits=aux_logits, transform_input=transform_input)
+        kwargs["transform_input"] = bool(transform_input) and source.path is not None
+    return kwargs
+
+
+def model_fields(
+    name: str, source: WeightsSource, *, transform_input: bool = False
+) -> dict[str, object]:
+    """How the network is built beyond its weights: key fields of every entry.
+
+    ``builder`` and the effective ``builder_kwargs`` (the input transform
+    included) and ``reduce``, how a node's output becomes one vector.
+    """
+    return {
+        "builder": name,
+        "builder_kwargs": builder_kwargs(name, source, transform_input=transform_input),
+        "reduce": "spatial_mean",
+    }
+
+
+def _build(name: str, *, aux_logits: bool, kwargs: dict) -> nn.Module:
+    if name == "inception_v3":
+        kwargs = {**kwargs, "aux_logits": aux_logits}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_RANDOM_INIT_SEED)
         return get_model(name, weights=None, **kwargs)
@@ -144,12 +175,12 @@ def build_backbone(name: str, source: WeightsSource, *, transform_input: bool = 
     ImageNet-normalized input to the [-1, 1] range the Google weights expect.
     A checkpoint must match the architecture key for key.
     """
-    _check_name(name)
+    kwargs = builder_kwargs(name, source, transform_input=transform_input)
     if source.path is None:
-        return _build(name, aux_logits=False, transform_input=False).eval()
+        return _build(name, aux_logits=False, kwargs=kwargs).eval()
     state = _load_state_dict(source.path)
     aux = any(key.startswith("AuxLogits.") for key in state)
-    model = _build(name, aux_logits=aux, transform_input=transform_input)
+    model = _build(name, aux_logits=aux, kwargs=kwargs)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ScaleprobeError(
