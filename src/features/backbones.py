@@ -7,6 +7,9 @@ the random-init seed) becomes part of every cache key and every MLflow run.
 from __future__ import annotations
 
 import logging
+import pickle
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,17 +157,39 @@ def _build(name: str, *, aux_logits: bool, kwargs: dict) -> nn.Module:
         return get_model(name, weights=None, **kwargs)
 
 
+_EXPECTED_CHECKPOINT = "expected a state_dict saved by torch.save(model.state_dict(), path)"
+
+
+def _unreadable_reason(path: Path, error: BaseException) -> str:
+    """Why torch could not load ``path``, in a few words (torch's own text is a page long)."""
+    if isinstance(error, EOFError) or path.stat().st_size == 0:
+        return "the file is empty or cut short"
+    if isinstance(error, pickle.UnpicklingError) and str(error).startswith("Weights only"):
+        if zipfile.is_zipfile(path):
+            return "it holds Python objects besides tensors (a whole pickled model?)"
+        return "it is not a PyTorch checkpoint file"
+    if "PytorchStreamReader" in str(error) or zipfile.is_zipfile(path):
+        return "the PyTorch archive is damaged (truncated or corrupted)"
+    return "it is not a PyTorch checkpoint file"
+
+
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's legacy-format notes, not ours to show
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
         raise ScaleprobeError(
-            f"checkpoint {path} cannot be read as a state_dict: {error}"
+            f"checkpoint {path} cannot be read as a state_dict: "
+            f"{_unreadable_reason(path, error)}; {_EXPECTED_CHECKPOINT}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ScaleprobeError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
+        raise ScaleprobeError(
+            f"checkpoint {path} holds a {type(state).__name__}, not a state_dict; "
+            f"{_EXPECTED_CHECKPOINT}"
+        )
     return state
 
 
