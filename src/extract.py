@@ -202,7 +202,7 @@ def extract(cfg: DictConfig) -> dict[str, str]:
         return {}
     from src.run import class_features  # torch and Lightning load only to extract
 
-    _, keys, source = class_features(cfg, records)
+    _, keys, source, _ = class_features(cfg, records)
     for class_id, key in keys.items():
         logger.info("features of %s: %s/%s", class_id, cfg.paths.cache_dir, key)
     logger.info("%d classes ready in %s (weights=%s)", len(keys), cfg.paths.cache_dir, source.label)

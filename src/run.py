@@ -22,10 +22,17 @@ from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_class_records
 from src.errors import ScaleprobeError, exit_on_user_error
-from src.features.backbones import WeightsSource, build_backbone, resolve_weights
+from src.features.backbones import WeightsSource, build_backbone, model_fields, resolve_weights
 from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
-from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
+from src.features.extract import (
+    ExtractionSettings,
+    Preprocessing,
+    ensure_features,
+    feature_fields,
+    key_params,
+    resolve_settings,
+)
 from src.features.layers import resolve_layer
 from src.probes._validation import check_alphas, check_count
 from src.probes.memo import ProbeMemo
@@ -54,8 +61,11 @@ _MEMO = ProbeMemo()
 
 def class_features(
     cfg: DictConfig, records: MutableMapping[str, list[ImageRecord]]
-) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource]:
+) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource, dict[str, Any]]:
     """Features of ``cfg.layer`` per class (from the cache, extracting only misses).
+
+    Returns the features and cache key per class, the weights, and the key
+    fields shared by every class (how the features were made, for the params).
 
     Public because ``python -m src.extract`` (the pipeline's features stage) fills
     the cache through exactly this code, so its entries are the ones a run reuses.
@@ -72,18 +82,22 @@ def class_features(
     node = resolve_layer(backbone.name, cfg.layer.name)
     extra = [resolve_layer(backbone.name, name) for name in cfg.extract.extra_layers]
     nodes = list(dict.fromkeys([node, *extra]))
-    settings = ExtractionSettings(
-        batch_size=cfg.extract.batch_size,
-        num_workers=cfg.extract.num_workers,
-        accelerator=cfg.extract.accelerator,
-        devices=cfg.extract.devices,
-        precision=str(cfg.extract.precision),
-        channels_last=cfg.extract.channels_last,
-        progress=cfg.extract.progress,
-        on_bad_image=cfg.extract.get("on_bad_image", "skip"),
-        gpu_decode=cfg.extract.get("gpu_decode", True),
+    settings = resolve_settings(
+        ExtractionSettings(
+            batch_size=cfg.extract.batch_size,
+            num_workers=cfg.extract.num_workers,
+            accelerator=cfg.extract.accelerator,
+            devices=cfg.extract.devices,
+            precision=str(cfg.extract.precision),
+            channels_last=cfg.extract.channels_last,
+            progress=cfg.extract.progress,
+            on_bad_image=cfg.extract.get("on_bad_image", "skip"),
+            gpu_decode=cfg.extract.get("gpu_decode", True),
+        )
     )
-    transform = bool(backbone.transform_input) and source.path is not None
+    transform = bool(backbone.transform_input)
+    model = model_fields(backbone.name, source, transform_input=transform)
+    preprocessing = Preprocessing(size=backbone.input_size)
     features, keys = {}, {}
     for class_id, class_records in records.items():
         entries = ensure_features(
@@ -94,8 +108,9 @@ def class_features(
             build_model=lambda: build_backbone(backbone.name, source, transform_input=transform),
             nodes=nodes,
             records=class_records,
-            preprocessing=Preprocessing(size=backbone.input_size),
+            preprocessing=preprocessing,
             settings=settings,
+            model_fields=model,
         )
         entry = entries[node]
         by_id = {r.image_id: r for r in class_records}
@@ -106,7 +121,15 @@ def class_features(
         records[class_id] = [by_id[image_id] for image_id in entry.image_ids]
         features[class_id] = np.asarray(entry.features)
         keys[class_id] = entry.key
-    return features, keys, source
+    fields = feature_fields(
+        backbone=backbone.name,
+        weights=source.label,
+        weights_sha256=source.sha256,
+        preprocessing=preprocessing,
+        settings=settings,
+        model_fields=model,
+    )
+    return features, keys, source, fields
 
 
 def _provenance() -> dict[str, str]:
@@ -199,7 +222,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         train_class=train_class,
         test_class=test_class,
     )
-    features, keys, weights = class_features(cfg, records)
+    features, keys, weights, fields = class_features(cfg, records)
 
     def ratios(class_id: str) -> np.ndarray:
         return np.array([r.ratio for r in records[class_id]])
@@ -240,6 +263,8 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
         "data": cfg.data.name,
         "n_permutations": cfg.n_permutations,
+        # How the features were made, as in their cache key (effective values).
+        **key_params(fields),
     }
     own_parent = parent_run_id is None
     if own_parent:

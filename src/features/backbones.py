@@ -7,6 +7,9 @@ the random-init seed) becomes part of every cache key and every MLflow run.
 from __future__ import annotations
 
 import logging
+import pickle
+import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,9 @@ __all__ = [
     "RANDOM_WEIGHTS",
     "WeightsSource",
     "build_backbone",
+    "builder_kwargs",
     "hub_checkpoint_path",
+    "model_fields",
     "resolve_weights",
 ]
 
@@ -114,26 +119,77 @@ def resolve_weights(
     return WeightsSource(RANDOM_WEIGHTS, f"random-init-seed-{_RANDOM_INIT_SEED}")
 
 
-def _build(name: str, *, aux_logits: bool, transform_input: bool) -> nn.Module:
+def builder_kwargs(name: str, source: WeightsSource, *, transform_input: bool = False) -> dict:
+    """Keyword arguments ``get_model`` gets for ``name`` (the aux head aside).
+
+    ``transform_input`` (InceptionV3) applies only to loaded weights: the
+    random-init control keeps plain ImageNet-normalized input. The aux head
+    follows the checkpoint (whose sha256 is in the key) and lies outside every
+    feature node, so it is left out here.
+    """
+    _check_name(name)
     kwargs = dict(BACKBONES[name])
     if name == "inception_v3":
-        kwargs.update(aux_logits=aux_logits, transform_input=transform_input)
+        kwargs["transform_input"] = bool(transform_input) and source.path is not None
+    return kwargs
+
+
+def model_fields(
+    name: str, source: WeightsSource, *, transform_input: bool = False
+) -> dict[str, object]:
+    """How the network is built beyond its weights: key fields of every entry.
+
+    ``builder`` and the effective ``builder_kwargs`` (the input transform
+    included) and ``reduce``, how a node's output becomes one vector.
+    """
+    return {
+        "builder": name,
+        "builder_kwargs": builder_kwargs(name, source, transform_input=transform_input),
+        "reduce": "spatial_mean",
+    }
+
+
+def _build(name: str, *, aux_logits: bool, kwargs: dict) -> nn.Module:
+    if name == "inception_v3":
+        kwargs = {**kwargs, "aux_logits": aux_logits}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_RANDOM_INIT_SEED)
         return get_model(name, weights=None, **kwargs)
 
 
+_EXPECTED_CHECKPOINT = "expected a state_dict saved by torch.save(model.state_dict(), path)"
+
+
+def _unreadable_reason(path: Path, error: BaseException) -> str:
+    """Why torch could not load ``path``, in a few words (torch's own text is a page long)."""
+    if isinstance(error, EOFError) or path.stat().st_size == 0:
+        return "the file is empty or cut short"
+    if isinstance(error, pickle.UnpicklingError) and str(error).startswith("Weights only"):
+        if zipfile.is_zipfile(path):
+            return "it holds Python objects besides tensors (a whole pickled model?)"
+        return "it is not a PyTorch checkpoint file"
+    if "PytorchStreamReader" in str(error) or zipfile.is_zipfile(path):
+        return "the PyTorch archive is damaged (truncated or corrupted)"
+    return "it is not a PyTorch checkpoint file"
+
+
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's legacy-format notes, not ours to show
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file
         raise ScaleprobeError(
-            f"checkpoint {path} cannot be read as a state_dict: {error}"
+            f"checkpoint {path} cannot be read as a state_dict: "
+            f"{_unreadable_reason(path, error)}; {_EXPECTED_CHECKPOINT}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ScaleprobeError(f"checkpoint {path} holds a {type(state).__name__}, not a state_dict")
+        raise ScaleprobeError(
+            f"checkpoint {path} holds a {type(state).__name__}, not a state_dict; "
+            f"{_EXPECTED_CHECKPOINT}"
+        )
     return state
 
 
@@ -144,12 +200,12 @@ def build_backbone(name: str, source: WeightsSource, *, transform_input: bool = 
     ImageNet-normalized input to the [-1, 1] range the Google weights expect.
     A checkpoint must match the architecture key for key.
     """
-    _check_name(name)
+    kwargs = builder_kwargs(name, source, transform_input=transform_input)
     if source.path is None:
-        return _build(name, aux_logits=False, transform_input=False).eval()
+        return _build(name, aux_logits=False, kwargs=kwargs).eval()
     state = _load_state_dict(source.path)
     aux = any(key.startswith("AuxLogits.") for key in state)
-    model = _build(name, aux_logits=aux, transform_input=transform_input)
+    model = _build(name, aux_logits=aux, kwargs=kwargs)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ScaleprobeError(

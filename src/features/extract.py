@@ -10,6 +10,7 @@ the number of devices, and a killed run resumes from its finished batches.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -54,6 +55,8 @@ __all__ = [
     "default_num_workers",
     "ensure_features",
     "entry_fields",
+    "feature_fields",
+    "key_params",
     "load_image_row",
     "resolve_settings",
 ]
@@ -504,6 +507,65 @@ def _extract_pending(
     _trainer(settings, [writer]).predict(module, dataloaders=loader, return_predictions=False)
 
 
+def feature_fields(
+    *,
+    backbone: str,
+    weights: str,
+    weights_sha256: str,
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+    model_fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every input of the numbers except the images and the node: the key's shared part.
+
+    The run logs these (:func:`key_params`), so a run says exactly how its
+    features were made. ``settings`` must be resolved (:func:`resolve_settings`):
+    the effective precision, device and, on a GPU, the device decoder and
+    resize are what count. ``model_fields`` says how the network is built
+    beyond its weights (builder, builder kwargs with the input transform, the
+    reduction of a node's output); ``None`` means backbone ``backbone``'s
+    builder defaults, as :func:`src.features.backbones.model_fields` gives them
+    for random weights.
+
+    Settings left out on purpose change only float rounding (ULPs), not the
+    features: batch size, workers, ``channels_last``, the number of devices.
+    """
+    if settings.gpu_decode:
+        preprocessing = replace(preprocessing, **_DEVICE_DECODE)
+    if model_fields is None:
+        from src.features.backbones import RANDOM_WEIGHTS, WeightsSource
+        from src.features.backbones import model_fields as default_fields
+
+        model_fields = default_fields(backbone, WeightsSource(RANDOM_WEIGHTS, ""))
+    return {
+        "format": CACHE_FORMAT,
+        "backbone": backbone,
+        "weights": weights,
+        "weights_sha256": weights_sha256,
+        **model_fields,
+        "preprocessing": asdict(preprocessing),
+        "precision": settings.precision,
+        # cuDNN convolutions use TF32 by default: a GPU's 32-true is not the CPU's.
+        "accelerator": settings.accelerator,
+    }
+
+
+def key_params(fields: Mapping[str, Any], prefix: str = "features.") -> dict[str, Any]:
+    """Flatten key fields to MLflow params (``features.preprocessing.size``, ...).
+
+    Nested mappings become dotted names; lists and tuples become JSON text.
+    """
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, Mapping):
+            out.update(key_params(value, f"{prefix}{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[f"{prefix}{name}"] = json.dumps(list(value))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
 def entry_fields(
     *,
     backbone: str,
@@ -513,24 +575,23 @@ def entry_fields(
     records: Sequence[ImageRecord],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
+    model_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Everything that changes the numbers of each node's entry; its hash is the key.
 
-    ``settings`` must be resolved (:func:`resolve_settings`): the effective
-    precision and, on a GPU, the device decoder and resize are what count.
+    :func:`feature_fields` plus the images (ids and bytes) and the node.
     """
-    if settings.gpu_decode:
-        preprocessing = replace(preprocessing, **_DEVICE_DECODE)
     shared = {
-        "format": CACHE_FORMAT,
-        "backbone": backbone,
-        "weights": weights,
-        "weights_sha256": weights_sha256,
-        "pooling": "spatial-mean",
-        "preprocessing": asdict(preprocessing),
+        **feature_fields(
+            backbone=backbone,
+            weights=weights,
+            weights_sha256=weights_sha256,
+            preprocessing=preprocessing,
+            settings=settings,
+            model_fields=model_fields,
+        ),
         "images_sha256": hash_images(records),
         "n_images": len(records),
-        "precision": settings.precision,
     }
     return {node: {**shared, "node": node} for node in nodes}
 
@@ -546,6 +607,7 @@ def ensure_features(
     records: Sequence[ImageRecord],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
+    model_fields: Mapping[str, Any] | None = None,
 ) -> dict[str, CacheEntry]:
     """Return one cache entry per node for ``records``, extracting only what is missing.
 
@@ -571,6 +633,7 @@ def ensure_features(
         records=records,
         preprocessing=preprocessing,
         settings=settings,
+        model_fields=model_fields,
     )
     keys = {node: entry_key(fields[node]) for node in nodes}
     entries = {node: cache.load(keys[node]) for node in nodes}

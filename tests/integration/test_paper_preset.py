@@ -227,3 +227,39 @@ def test_bad_box_in_the_data_stops_naming_the_file(compose_config, tmp_path, ils
     assert "n02058221_3" in str(info.value)
     assert not (tmp_path / "cache").exists()
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing logged
+
+
+def _child_params(mlruns: Path) -> list[dict[str, str]]:
+    client = MlflowClient(tracking_uri=f"sqlite:///{mlruns}/mlflow.db")
+    experiment = client.get_experiment_by_name("scaleprobe")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    return [r.data.params for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def test_transform_input_is_in_the_cache_key_and_logged(tmp_path, checkpoint):
+    """#19.1: the second run (transform off) must not reuse the first run's features."""
+    tiny = [
+        *SMALL,
+        "data.n_per_class=16",
+        "backbone.input_size=96",
+        f"backbone.weights_path={checkpoint}",
+    ]
+    runs = {}
+    for transform in ("true", "false"):
+        result = run_tool(tmp_path, *tiny, f"backbone.transform_input={transform}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[transform] = result.stdout + result.stderr
+    assert "extracting Mixed_7a" in runs["false"]  # not reused from the first run
+    first, second = _child_params(tmp_path / "mlruns")
+    assert first["features.builder_kwargs.transform_input"] == "True"
+    assert second["features.builder_kwargs.transform_input"] == "False"
+    assert first["cache_key"] != second["cache_key"]
+    assert first["features.precision"] == second["features.precision"] == "32-true"
+    assert first["features.preprocessing.size"] == "96"
+    # The same run on an empty cache gives the second run's key.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    result = run_tool(fresh, *tiny, "backbone.transform_input=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (alone,) = _child_params(fresh / "mlruns")
+    assert alone["cache_key"] == second["cache_key"]

@@ -124,3 +124,36 @@ def test_missing_weights_path_names_it(tmp_path):
 def test_unknown_backbone_lists_choices():
     with pytest.raises(ScaleprobeError, match=r"backbone='vgg16' is not supported; choose from"):
         resolve_weights("vgg16")
+
+
+def _save_whole_model(path):
+    torch.save(torch.nn.Linear(2, 2), path)
+
+
+def _save_truncated_archive(path):
+    torch.save({"fc.weight": torch.zeros(2, 2)}, path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    ("write", "reason"),
+    [
+        (lambda p: p.write_bytes(b"not a checkpoint"), "it is not a PyTorch checkpoint file"),
+        (lambda p: p.write_bytes(b""), "the file is empty or cut short"),
+        (_save_whole_model, "it holds Python objects besides tensors (a whole pickled model?)"),
+        (_save_truncated_archive, "the PyTorch archive is damaged (truncated or corrupted)"),
+    ],
+    ids=["garbage", "empty", "whole-model", "truncated"],
+)
+def test_a_file_that_is_not_a_checkpoint_is_one_clean_line(tmp_path, write, reason):
+    """#19.7e: torch's own page of advice ("please file an issue") must not follow our line."""
+    path = tmp_path / "weights.pth"
+    write(path)
+    with pytest.raises(ScaleprobeError) as info:
+        build_backbone("resnet50", resolve_weights("resnet50", weights_path=path))
+    message = str(info.value)
+    assert message == (
+        f"checkpoint {path} cannot be read as a state_dict: {reason}; "
+        "expected a state_dict saved by torch.save(model.state_dict(), path)"
+    )
