@@ -23,6 +23,8 @@ from src.errors import ScaleprobeError
 
 __all__ = [
     "BOX_POLICIES",
+    "FAULT_COUNTS",
+    "SIZE_MISMATCH_POLICIES",
     "VOC_CLASSES",
     "Box",
     "ImageRecord",
@@ -59,6 +61,13 @@ VOC_CLASSES: tuple[str, ...] = (
 )
 """The 20 Pascal VOC object classes, the names ``load_voc_records`` accepts."""
 
+SIZE_MISMATCH_POLICIES: tuple[str, ...] = ("use_image", "skip", "error")
+"""What a loader does when an XML ``<size>`` differs from the image file's size.
+
+``use_image`` (default) keeps the image with the size read from its header,
+``skip`` drops it, ``error`` stops naming the XML and both sizes.
+"""
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -73,8 +82,8 @@ class ImageRecord:
     class_id : str
         WNID (ImageNet, synthetic) or VOC class name.
     width, height : int
-        Image size as given by the annotation (or the image header for the
-        LOC CSV, which has no size).
+        Image size read from the image file's header (the annotation's size
+        only when the header cannot be read; extraction then reports the image).
     box : Box
         The object's box after the multi-object policy.
     """
@@ -90,6 +99,10 @@ class ImageRecord:
     def ratio(self) -> float:
         """The scale ratio ``sqrt(box area / image area)``, see :func:`scale_ratio`."""
         return scale_ratio(self.box, self.width, self.height)
+
+
+FAULT_COUNTS: tuple[str, ...] = ("size_mismatch", "size_mismatch_skipped")
+"""Counters of data faults, listed by :meth:`RecordCounts.as_dict` only when non-zero."""
 
 
 @dataclass
@@ -111,6 +124,12 @@ class RecordCounts:
     bad : int, default=0
         Annotated images whose image file is missing or whose header cannot be
         read (the size is then unknown).
+    size_mismatch : int, default=0
+        Kept images whose annotation ``<size>`` differs from the image file's
+        size (``on_size_mismatch="use_image"``: the image's size is used).
+    size_mismatch_skipped : int, default=0
+        Images dropped because their annotation size differs from the image
+        (``on_size_mismatch="skip"``).
     """
 
     kept: int = 0
@@ -118,15 +137,30 @@ class RecordCounts:
     multi_object: int = 0
     filtered: int = 0
     bad: int = 0
+    size_mismatch: int = 0
+    size_mismatch_skipped: int = 0
 
     @property
     def total(self) -> int:
         """All images seen for the class, kept or not."""
-        return self.kept + self.no_box + self.multi_object + self.filtered + self.bad
+        return (
+            self.kept
+            + self.no_box
+            + self.multi_object
+            + self.filtered
+            + self.bad
+            + self.size_mismatch_skipped
+        )
 
     def as_dict(self) -> dict[str, int]:
-        """Return the counts as a plain dict, e.g. for logging or MLflow params."""
-        return asdict(self)
+        """Return the counts as a plain dict, e.g. for logging.
+
+        The five rule counts always appear; a fault counter (:data:`FAULT_COUNTS`)
+        only when it is non-zero, so a clean class logs one short line and a
+        fault is never hidden.
+        """
+        counts = asdict(self)
+        return {k: v for k, v in counts.items() if v or k not in FAULT_COUNTS}
 
 
 def load_imagenet_records(
@@ -137,6 +171,7 @@ def load_imagenet_records(
     annotations_csv: str | os.PathLike[str] | None = None,
     policy: str = "single",
     image_ext: str = ".JPEG",
+    on_size_mismatch: str = "use_image",
 ) -> tuple[list[ImageRecord], dict[str, RecordCounts]]:
     """Load records from the ILSVRC train layout (also used by the synthetic set).
 
@@ -144,7 +179,9 @@ def load_imagenet_records(
     from ``annotations_dir/<wnid>/<wnid>_<n>.xml`` (the ILSVRC bounding-box
     release, Pascal VOC XML) or from ``annotations_csv`` in
     ``LOC_train_solution.csv`` format.  Only objects named by the class WNID
-    count.  The CSV has no image size, so it is read from the image header.
+    count.  The image size always comes from the image file's header (a lazy
+    PIL open, no decoding): the CSV has none, and an XML ``<size>`` that differs
+    from the file is handled by ``on_size_mismatch``.
 
     Parameters
     ----------
@@ -161,6 +198,18 @@ def load_imagenet_records(
         Multi-object policy, see :func:`select_box`.
     image_ext : str, default=".JPEG"
         Extension of the image files (matched case-insensitively).
+    on_size_mismatch : {"use_image", "skip", "error"}, default="use_image"
+        What to do when an XML ``<size>`` differs from the image file's size:
+        ``"use_image"`` keeps the image with the file's size (counted as
+        ``size_mismatch`` and logged), ``"skip"`` drops it (counted as
+        ``size_mismatch_skipped``), ``"error"`` raises naming the XML and both
+        sizes.  Boxes are kept as they are, in the pixel coordinates of the
+        image file: they were drawn on its pixels (the LOC CSV gives the same
+        boxes with no size at all), so rescaling them by the annotation's size
+        would let the untrusted number change the ratio again.  A box that does
+        not fit the real image is an error, as any box outside its image is.
+        An image whose header cannot be read keeps the annotation's size; the
+        extraction then skips or rejects it (``extract.on_bad_image``).
 
     Returns
     -------
@@ -177,6 +226,7 @@ def load_imagenet_records(
         is malformed or has a box outside its image (the message names the file).
     """
     check_policy(policy)
+    _check_size_policy(on_size_mismatch)
     wnids = _check_classes(classes)
     if not isinstance(image_ext, str) or not image_ext.startswith(".") or len(image_ext) < 2:
         raise ScaleprobeError(f"image_ext={image_ext!r} is not allowed; expected e.g. '.JPEG'")
@@ -222,7 +272,9 @@ def load_imagenet_records(
                 )
             else:
                 xml_path = xml_root / wnid / f"{image_id}.xml"
-                record = _record_from_xml(image_path, wnid, xml_path, policy, tally)
+                record = _record_from_xml(
+                    image_path, wnid, xml_path, policy, on_size_mismatch, tally
+                )
             if record is not None:
                 class_records.append(record)
         if not class_records:
@@ -245,6 +297,7 @@ def load_voc_records(
     policy: str = "single",
     include_difficult: bool = False,
     include_truncated: bool = True,
+    on_size_mismatch: str = "use_image",
 ) -> tuple[list[ImageRecord], dict[str, RecordCounts]]:
     """Load records from a Pascal VOC directory (e.g. ``VOC2012``).
 
@@ -266,6 +319,18 @@ def load_voc_records(
         Keep objects flagged ``difficult``.
     include_truncated : bool, default=True
         Keep objects flagged ``truncated``.
+    on_size_mismatch : {"use_image", "skip", "error"}, default="use_image"
+        What to do when an XML ``<size>`` differs from the image file's size:
+        ``"use_image"`` keeps the image with the file's size (counted as
+        ``size_mismatch`` and logged), ``"skip"`` drops it (counted as
+        ``size_mismatch_skipped``), ``"error"`` raises naming the XML and both
+        sizes.  Boxes are kept as they are, in the pixel coordinates of the
+        image file: they were drawn on its pixels (the LOC CSV gives the same
+        boxes with no size at all), so rescaling them by the annotation's size
+        would let the untrusted number change the ratio again.  A box that does
+        not fit the real image is an error, as any box outside its image is.
+        An image whose header cannot be read keeps the annotation's size; the
+        extraction then skips or rejects it (``extract.on_bad_image``).
 
     Returns
     -------
@@ -282,6 +347,7 @@ def load_voc_records(
         image, or an annotation is malformed or has a box outside its image.
     """
     check_policy(policy)
+    _check_size_policy(on_size_mismatch)
     names = _check_classes(classes)
     unknown = [name for name in names if name not in VOC_CLASSES]
     if unknown:
@@ -304,6 +370,7 @@ def load_voc_records(
         annotation = parse_voc_xml(xml_path)
         image_path = (image_dir / f"{xml_path.stem}.jpg").absolute()
         image_exists = image_path.is_file()
+        header_size: tuple[int, int] | None = None  # read once, when a class needs it
         for name in names:
             tally = counts[name]
             of_class = [obj for obj in annotation.objects if obj.name == name]
@@ -325,14 +392,21 @@ def load_voc_records(
             box = _apply_policy([obj.box for obj in usable], policy, tally)
             if box is None:
                 continue
-            _validate_box(box, annotation, xml_path)
+            if header_size is None:
+                header_size = _header_size(image_path) or (annotation.width, annotation.height)
+            size = _record_size(
+                header_size, annotation, xml_path, image_path, on_size_mismatch, tally
+            )
+            if size is None:
+                continue
+            _validate_box(box, size, annotation, xml_path)
             per_class[name].append(
                 ImageRecord(
                     image_id=xml_path.stem,
                     path=str(image_path),
                     class_id=name,
-                    width=annotation.width,
-                    height=annotation.height,
+                    width=size[0],
+                    height=size[1],
                     box=box,
                 )
             )
@@ -352,7 +426,12 @@ def load_voc_records(
 
 
 def _record_from_xml(
-    image_path: Path, wnid: str, xml_path: Path, policy: str, tally: RecordCounts
+    image_path: Path,
+    wnid: str,
+    xml_path: Path,
+    policy: str,
+    on_size_mismatch: str,
+    tally: RecordCounts,
 ) -> ImageRecord | None:
     if not xml_path.is_file():
         tally.no_box += 1
@@ -361,14 +440,18 @@ def _record_from_xml(
     box = _apply_policy([obj.box for obj in annotation.objects if obj.name == wnid], policy, tally)
     if box is None:
         return None
-    _validate_box(box, annotation, xml_path)
+    header_size = _header_size(image_path) or (annotation.width, annotation.height)
+    size = _record_size(header_size, annotation, xml_path, image_path, on_size_mismatch, tally)
+    if size is None:
+        return None
+    _validate_box(box, size, annotation, xml_path)
     tally.kept += 1
     return ImageRecord(
         image_id=image_path.stem,
         path=str(image_path.absolute()),
         class_id=wnid,
-        width=annotation.width,
-        height=annotation.height,
+        width=size[0],
+        height=size[1],
         box=box,
     )
 
@@ -384,8 +467,9 @@ def _record_from_csv(
     box = _apply_policy([obj.box for obj in objects or () if obj.name == wnid], policy, tally)
     if box is None:
         return None
-    size = _read_image_size(image_path)
+    size = _header_size(image_path)
     if size is None:
+        logger.warning("%s: cannot read the image header; skipped", image_path)
         tally.bad += 1
         return None
     width, height = size
@@ -416,21 +500,67 @@ def _apply_policy(boxes: list[Box], policy: str, tally: RecordCounts) -> Box | N
     return box
 
 
-def _validate_box(box: Box, annotation: Annotation, xml_path: Path) -> None:
+def _validate_box(box: Box, size: tuple[int, int], annotation: Annotation, xml_path: Path) -> None:
     try:
-        scale_ratio(box, annotation.width, annotation.height)
+        scale_ratio(box, *size)
     except ScaleprobeError as err:
-        raise ScaleprobeError(f"{xml_path}: {err}") from None
+        sizes = ""
+        if size != (annotation.width, annotation.height):
+            sizes = (
+                f" (the annotation says {annotation.width}x{annotation.height}, the image is "
+                f"{size[0]}x{size[1]}; boxes are read in the image's pixels)"
+            )
+        raise ScaleprobeError(f"{xml_path}: {err}{sizes}") from None
 
 
-def _read_image_size(image_path: Path) -> tuple[int, int] | None:
-    """Read width and height from the header only; ``None`` if unreadable."""
+def _header_size(image_path: Path) -> tuple[int, int] | None:
+    """Read width and height from the image header only (lazy open); ``None`` if unreadable."""
     try:
         with Image.open(image_path) as image:
             return image.size
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        logger.warning("%s: cannot read the image header (%s); skipped", image_path, err)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         return None
+
+
+def _record_size(
+    header_size: tuple[int, int],
+    annotation: Annotation,
+    xml_path: Path,
+    image_path: Path,
+    on_size_mismatch: str,
+    tally: RecordCounts,
+) -> tuple[int, int] | None:
+    """Return the size a record uses (the image's), or ``None`` to drop it (``skip``)."""
+    if header_size == (annotation.width, annotation.height):
+        return header_size
+    sizes = (
+        f"annotation size {annotation.width}x{annotation.height} differs from the image "
+        f"{image_path} ({header_size[0]}x{header_size[1]})"
+    )
+    if on_size_mismatch == "error":
+        raise ScaleprobeError(
+            f"{xml_path}: {sizes}; data.on_size_mismatch=error "
+            "(use_image trusts the image's size, skip drops such images)"
+        )
+    if on_size_mismatch == "skip":
+        tally.size_mismatch_skipped += 1
+        if tally.size_mismatch_skipped == 1:
+            logger.warning("%s: %s; skipped (data.on_size_mismatch=skip)", xml_path, sizes)
+        return None
+    tally.size_mismatch += 1
+    if tally.size_mismatch == 1:
+        logger.warning(
+            "%s: %s; the image's size is used (data.on_size_mismatch=use_image)", xml_path, sizes
+        )
+    return header_size
+
+
+def _check_size_policy(value: object) -> str:
+    if not isinstance(value, str) or value not in SIZE_MISMATCH_POLICIES:
+        raise ScaleprobeError(
+            f"on_size_mismatch={value!r} is not allowed; choose from {list(SIZE_MISMATCH_POLICIES)}"
+        )
+    return value
 
 
 def _list_images(class_dir: Path, image_ext: str) -> list[Path]:
@@ -480,3 +610,12 @@ def _log_counts(class_id: str, counts: RecordCounts) -> None:
     logger.info("class %s: %s", class_id, counts.as_dict())
     if counts.bad:
         logger.warning("class %s: %d annotated images had no readable image", class_id, counts.bad)
+    if counts.size_mismatch or counts.size_mismatch_skipped:
+        logger.warning(
+            "class %s: %d images' annotation size differs from the image file "
+            "(%d kept with the image's size, %d skipped)",
+            class_id,
+            counts.size_mismatch + counts.size_mismatch_skipped,
+            counts.size_mismatch,
+            counts.size_mismatch_skipped,
+        )

@@ -34,6 +34,7 @@ def load_class_records(
             annotations_dir=None if data.get("annotations_csv") else data["annotations_dir"],
             annotations_csv=data.get("annotations_csv"),
             policy=data["policy"],
+            on_size_mismatch=data.get("on_size_mismatch", "use_image"),
         )
     elif name == "voc":
         records, _ = load_voc_records(
@@ -42,6 +43,7 @@ def load_class_records(
             policy=data["policy"],
             include_difficult=bool(data.get("include_difficult", False)),
             include_truncated=bool(data.get("include_truncated", True)),
+            on_size_mismatch=data.get("on_size_mismatch", "use_image"),
         )
     else:
         raise ScaleprobeError(

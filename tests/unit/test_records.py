@@ -163,10 +163,11 @@ def test_load_imagenet_multi_object_policies(tmp_path: Path, policy: str, box: B
 
 
 def test_load_imagenet_ratio_from_handwritten_xml(tmp_path: Path) -> None:
-    _image(tmp_path / "train" / BIRD / f"{BIRD}_1.JPEG", (64, 48))
+    _image(tmp_path / "train" / BIRD / f"{BIRD}_1.JPEG", (500, 400))
     xml = tmp_path / "ann" / BIRD / f"{BIRD}_1.xml"
     xml.parent.mkdir(parents=True)
-    # The XML's size (not the image's) is the reference, as in ILSVRC.
+    # A hand-written ILSVRC file, its size agreeing with the image (tests/unit/
+    # test_size_mismatch.py covers a <size> that differs from the image).
     xml.write_text(
         f"<annotation><folder>{BIRD}</folder><filename>{BIRD}_1</filename>"
         "<size><width>500</width><height>400</height><depth>3</depth></size>"
