@@ -34,7 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.config import validate_config
 from src.data.records import ImageRecord
-from src.data.sources import load_class_records
+from src.data.sources import load_records_with_counts, log_probed
 from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["MANIFEST_FIELDS", "extract", "main", "pair_classes", "write_manifest"]
@@ -189,7 +189,7 @@ def extract(cfg: DictConfig) -> dict[str, str]:
     validate_config(cfg)
     classes = pair_classes(_requested_pairs(cfg))
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    records = load_class_records(data, classes)
+    records, counts = load_records_with_counts(data, classes)
     empty = [c for c in classes if not records[c]]
     if empty:
         raise ScaleprobeError(
@@ -203,6 +203,7 @@ def extract(cfg: DictConfig) -> dict[str, str]:
     from src.run import class_features  # torch and Lightning load only to extract
 
     _, keys, source = class_features(cfg, records)
+    log_probed(records, counts)
     for class_id, key in keys.items():
         logger.info("features of %s: %s/%s", class_id, cfg.paths.cache_dir, key)
     logger.info("%d classes ready in %s (weights=%s)", len(keys), cfg.paths.cache_dir, source.label)

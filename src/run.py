@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import validate_config
 from src.data.records import ImageRecord
-from src.data.sources import load_class_records
+from src.data.sources import load_records_with_counts, log_probed
 from src.errors import ScaleprobeError, exit_on_user_error
 from src.features.backbones import WeightsSource, build_backbone, resolve_weights
 from src.features.cache import FeatureCache
@@ -180,7 +180,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     target = tracking_target(cfg.tracking)
     check_reachable(target)
     train_class, test_class = cfg.pair.train_class, cfg.pair.test_class
-    records = load_class_records(
+    records, counts = load_records_with_counts(
         OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
     )
     # Split sizes are checked against the class sizes before any extraction.
@@ -196,6 +196,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         test_class=test_class,
     )
     features, keys, weights = class_features(cfg, records)
+    log_probed(records, counts)
 
     def ratios(class_id: str) -> np.ndarray:
         return np.array([r.ratio for r in records[class_id]])

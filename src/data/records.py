@@ -9,10 +9,11 @@ can log how many images each class lost and why.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -101,7 +102,12 @@ class ImageRecord:
         return scale_ratio(self.box, self.width, self.height)
 
 
-FAULT_COUNTS: tuple[str, ...] = ("size_mismatch", "size_mismatch_skipped")
+FAULT_COUNTS: tuple[str, ...] = (
+    "size_mismatch",
+    "size_mismatch_skipped",
+    "symlink_loop",
+    "missing_image",
+)
 """Counters of data faults, listed by :meth:`RecordCounts.as_dict` only when non-zero."""
 
 
@@ -130,6 +136,11 @@ class RecordCounts:
     size_mismatch_skipped : int, default=0
         Images dropped because their annotation size differs from the image
         (``on_size_mismatch="skip"``).
+    symlink_loop : int, default=0
+        Image or annotation paths that are symlink loops (they cannot be read).
+    missing_image : int, default=0
+        LOC CSV rows of the class (``ImageId`` ``<wnid>_<n>``) whose image file
+        is not in the class directory.
     """
 
     kept: int = 0
@@ -139,10 +150,12 @@ class RecordCounts:
     bad: int = 0
     size_mismatch: int = 0
     size_mismatch_skipped: int = 0
+    symlink_loop: int = 0
+    missing_image: int = 0
 
     @property
     def total(self) -> int:
-        """All images seen for the class, kept or not."""
+        """All images (or CSV rows without an image) seen for the class, kept or not."""
         return (
             self.kept
             + self.no_box
@@ -150,6 +163,8 @@ class RecordCounts:
             + self.filtered
             + self.bad
             + self.size_mismatch_skipped
+            + self.symlink_loop
+            + self.missing_image
         )
 
     def as_dict(self) -> dict[str, int]:
@@ -161,6 +176,24 @@ class RecordCounts:
         """
         counts = asdict(self)
         return {k: v for k, v in counts.items() if v or k not in FAULT_COUNTS}
+
+    def after_extraction(self, n_probed: int) -> RecordCounts:
+        """Return the counts once extraction skipped unreadable images.
+
+        Parameters
+        ----------
+        n_probed : int
+            Records left after the extraction (``extract.on_bad_image=skip``
+            drops the images it cannot decode): they are the images probed.
+
+        Returns
+        -------
+        RecordCounts
+            A copy with ``kept=n_probed`` and the images the extraction skipped
+            added to ``bad``.
+        """
+        skipped = self.kept - n_probed
+        return replace(self, kept=n_probed, bad=self.bad + skipped)
 
 
 def load_imagenet_records(
@@ -251,13 +284,18 @@ def load_imagenet_records(
     counts: dict[str, RecordCounts] = {}
     for wnid in wnids:
         class_dir = images_root / wnid
+        if _is_symlink_loop(class_dir):
+            raise ScaleprobeError(
+                f"class {wnid!r}: image directory {class_dir} is a symlink loop; "
+                "point it at a real directory"
+            )
         if not class_dir.is_dir():
             raise ScaleprobeError(
                 f"class {wnid!r}: image directory {class_dir} does not exist; "
                 f"expected images_dir/<wnid>/<wnid>_<n>{image_ext}"
             )
-        image_paths = _list_images(class_dir, image_ext)
         tally = RecordCounts()
+        image_paths, loops = _list_images(class_dir, image_ext, tally)
         class_records: list[ImageRecord] = []
         for image_path in image_paths:
             image_id = image_path.stem
@@ -277,6 +315,10 @@ def load_imagenet_records(
                 )
             if record is not None:
                 class_records.append(record)
+        if csv_objects is not None:
+            # A looping file was counted already; its row is not missing as well.
+            listed = {p.stem for p in (*image_paths, *loops)}
+            _count_missing_images(csv_objects, wnid, listed, class_dir, csv_path, tally)
         if not class_records:
             source = csv_path if csv_path is not None else xml_root / wnid
             raise ScaleprobeError(
@@ -370,6 +412,7 @@ def load_voc_records(
         annotation = parse_voc_xml(xml_path)
         image_path = (image_dir / f"{xml_path.stem}.jpg").absolute()
         image_exists = image_path.is_file()
+        image_loop = not image_exists and _is_symlink_loop(image_path)
         header_size: tuple[int, int] | None = None  # read once, when a class needs it
         for name in names:
             tally = counts[name]
@@ -384,6 +427,9 @@ def load_voc_records(
             ]
             if not usable:
                 tally.filtered += 1
+                continue
+            if image_loop:
+                _count_loop(image_path, tally)
                 continue
             if not image_exists:
                 tally.bad += 1
@@ -433,6 +479,9 @@ def _record_from_xml(
     on_size_mismatch: str,
     tally: RecordCounts,
 ) -> ImageRecord | None:
+    if _is_symlink_loop(xml_path):
+        _count_loop(xml_path, tally)
+        return None
     if not xml_path.is_file():
         tally.no_box += 1
         return None
@@ -563,17 +612,69 @@ def _check_size_policy(value: object) -> str:
     return value
 
 
-def _list_images(class_dir: Path, image_ext: str) -> list[Path]:
+def _list_images(
+    class_dir: Path, image_ext: str, tally: RecordCounts
+) -> tuple[list[Path], list[Path]]:
+    """Image files of a class directory and the symlink loops among them (counted), sorted."""
     ext = image_ext.lower()
-    return sorted(
-        p
-        for p in class_dir.iterdir()
-        if p.suffix.lower() == ext and not p.name.startswith(".") and p.is_file()
+    candidates = sorted(
+        p for p in class_dir.iterdir() if p.suffix.lower() == ext and not p.name.startswith(".")
     )
+    images, loops = [], []
+    for path in candidates:
+        if path.is_file():
+            images.append(path)
+        elif _is_symlink_loop(path):
+            _count_loop(path, tally)
+            loops.append(path)
+    return images, loops
+
+
+def _is_symlink_loop(path: Path) -> bool:
+    """Say whether resolving ``path`` fails with ELOOP (``is_file``/``is_dir`` say False)."""
+    try:
+        path.stat()
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
+def _count_loop(path: Path, tally: RecordCounts) -> None:
+    tally.symlink_loop += 1
+    if tally.symlink_loop == 1:
+        logger.warning("%s is a symlink loop; skipped (counted as symlink_loop)", path)
+
+
+def _count_missing_images(
+    csv_objects: dict[str, list[AnnotatedObject]],
+    wnid: str,
+    listed: set[str],
+    class_dir: Path,
+    csv_path: Path,
+    tally: RecordCounts,
+) -> None:
+    """Count the CSV rows of class ``wnid`` whose image id is not in ``listed``."""
+    missing = sorted(
+        image_id
+        for image_id in csv_objects
+        if image_id.startswith(f"{wnid}_") and image_id not in listed
+    )
+    tally.missing_image += len(missing)
+    if missing:
+        logger.warning(
+            "%s: %d rows of class %s have no image in %s (counted as missing_image), e.g. %s",
+            csv_path,
+            len(missing),
+            wnid,
+            class_dir,
+            missing[0],
+        )
 
 
 def _existing_dir(path: str | os.PathLike[str] | None, what: str) -> Path:
     directory = Path(path)  # type: ignore[arg-type]
+    if _is_symlink_loop(directory):
+        raise ScaleprobeError(f"{what} {directory} is a symlink loop; point it at a directory")
     if not directory.is_dir():
         raise ScaleprobeError(f"{what} {directory} does not exist or is not a directory")
     return directory
@@ -610,6 +711,10 @@ def _log_counts(class_id: str, counts: RecordCounts) -> None:
     logger.info("class %s: %s", class_id, counts.as_dict())
     if counts.bad:
         logger.warning("class %s: %d annotated images had no readable image", class_id, counts.bad)
+    if counts.symlink_loop:
+        logger.warning(
+            "class %s: %d paths were symlink loops and were skipped", class_id, counts.symlink_loop
+        )
     if counts.size_mismatch or counts.size_mismatch_skipped:
         logger.warning(
             "class %s: %d images' annotation size differs from the image file "
