@@ -9,8 +9,8 @@ is one a probe run finds and reuses. Two optional keys, added with Hydra's
     Options of the ``pair`` group whose classes are loaded (default: the
     composed ``pair``). Each class is extracted once, however many pairs name it.
 ``+manifest=data/manifest.csv``
-    Write the data manifest (one row per image: class, file, size, box, ratio
-    and the SHA-256 of the image bytes) and extract nothing. The synthetic set is
+    Write the data manifest (one row per image: class, file, size, box and the
+    SHA-256 of the image bytes) and extract nothing. The synthetic set is
     generated first if missing. The manifest is what DVC versions for the data:
     it changes exactly when an image, a box or the class list changes.
 
@@ -52,7 +52,6 @@ MANIFEST_FIELDS = (
     "ymin",
     "xmax",
     "ymax",
-    "ratio",
     "sha256",
 )
 
@@ -152,7 +151,6 @@ def write_manifest(
                             box.ymin,
                             box.xmax,
                             box.ymax,
-                            repr(record.ratio),
                             digest,
                         ]
                     )

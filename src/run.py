@@ -32,6 +32,7 @@ from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
+from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
     check_reachable,
@@ -195,11 +196,12 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         train_class=train_class,
         test_class=test_class,
     )
+    regression_target = build_target(cfg.target)  # a bad target stops before extraction
     features, keys, weights = class_features(cfg, records)
     log_probed(records, counts)
 
     def ratios(class_id: str) -> np.ndarray:
-        return np.array([r.ratio for r in records[class_id]])
+        return regression_target.values(records[class_id])
 
     alpha = float(cfg.alpha)
     path_alphas = check_alphas(_plain(cfg.path_alphas), "path_alphas")
@@ -237,6 +239,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
         "data": cfg.data.name,
         "n_permutations": cfg.n_permutations,
+        "target": cfg.target.name,
     }
     own_parent = parent_run_id is None
     if own_parent:

@@ -1,4 +1,4 @@
-"""Image records: one image, one class, one box, one scale ratio.
+"""Image records: one image, one class, one box (targets are computed from them).
 
 The loaders here turn a dataset on disk (ILSVRC train layout with per-image XML
 or the LOC CSV, or Pascal VOC) into a list of :class:`ImageRecord`, the same
@@ -74,6 +74,9 @@ SIZE_MISMATCH_POLICIES: tuple[str, ...] = ("use_image", "skip", "error")
 class ImageRecord:
     """One usable image: where it is, its class, its size and its object box.
 
+    Identity and annotations only: what the probes regress on is a target's
+    job (:mod:`src.targets`), so features and the cache never depend on it.
+
     Parameters
     ----------
     image_id : str
@@ -95,11 +98,6 @@ class ImageRecord:
     width: int
     height: int
     box: Box
-
-    @property
-    def ratio(self) -> float:
-        """The scale ratio ``sqrt(box area / image area)``, see :func:`scale_ratio`."""
-        return scale_ratio(self.box, self.width, self.height)
 
 
 FAULT_COUNTS: tuple[str, ...] = (
