@@ -16,6 +16,7 @@ __all__ = ["validate_config"]
 
 _POLICIES = ("single", "largest", "union")
 _DATA_SOURCES = ("synthetic", "imagenet", "voc")
+_SIZE_MISMATCH = ("use_image", "skip", "error")
 _LAYOUTS = {
     "imagenet": "the ILSVRC folder holding train/<wnid>/*.JPEG and Annotation/<wnid>/*.xml",
     "voc": "the VOC year folder holding JPEGImages/ and Annotations/",
@@ -62,6 +63,7 @@ def validate_config(cfg: DictConfig) -> None:
     _number(cfg, "backbone.input_size", minimum=32, integer=True)
     _choice(cfg, "data.name", _DATA_SOURCES)
     _choice(cfg, "data.policy", _POLICIES)
+    _choice(cfg, "data.on_size_mismatch", _SIZE_MISMATCH)
     for key in ("pair.train_class", "pair.test_class", "layer.name"):
         value = _value(cfg, key)
         if not isinstance(value, str) or not value:

@@ -9,8 +9,8 @@ is one a probe run finds and reuses. Two optional keys, added with Hydra's
     Options of the ``pair`` group whose classes are loaded (default: the
     composed ``pair``). Each class is extracted once, however many pairs name it.
 ``+manifest=data/manifest.csv``
-    Write the data manifest (one row per image: class, file, size, box, ratio
-    and the SHA-256 of the image bytes) and extract nothing. The synthetic set is
+    Write the data manifest (one row per image: class, file, size, box and the
+    SHA-256 of the image bytes) and extract nothing. The synthetic set is
     generated first if missing. The manifest is what DVC versions for the data:
     it changes exactly when an image, a box or the class list changes.
 
@@ -34,7 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.config import validate_config
 from src.data.records import ImageRecord
-from src.data.sources import load_class_records
+from src.data.sources import load_records_with_counts, log_probed
 from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["MANIFEST_FIELDS", "extract", "main", "pair_classes", "write_manifest"]
@@ -52,7 +52,6 @@ MANIFEST_FIELDS = (
     "ymin",
     "xmax",
     "ymax",
-    "ratio",
     "sha256",
 )
 
@@ -152,7 +151,6 @@ def write_manifest(
                             box.ymin,
                             box.xmax,
                             box.ymax,
-                            repr(record.ratio),
                             digest,
                         ]
                     )
@@ -189,7 +187,7 @@ def extract(cfg: DictConfig) -> dict[str, str]:
     validate_config(cfg)
     classes = pair_classes(_requested_pairs(cfg))
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    records = load_class_records(data, classes)
+    records, counts = load_records_with_counts(data, classes)
     empty = [c for c in classes if not records[c]]
     if empty:
         raise ScaleprobeError(
@@ -203,6 +201,7 @@ def extract(cfg: DictConfig) -> dict[str, str]:
     from src.run import class_features  # torch and Lightning load only to extract
 
     _, keys, source, _ = class_features(cfg, records)
+    log_probed(records, counts)
     for class_id, key in keys.items():
         logger.info("features of %s: %s/%s", class_id, cfg.paths.cache_dir, key)
     logger.info("%d classes ready in %s (weights=%s)", len(keys), cfg.paths.cache_dir, source.label)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.config import validate_config
 from src.data.records import ImageRecord
-from src.data.sources import load_class_records
+from src.data.sources import load_records_with_counts, log_probed
 from src.errors import ScaleprobeError, exit_on_user_error
 from src.features.backbones import WeightsSource, build_backbone, model_fields, resolve_weights
 from src.features.cache import FeatureCache
@@ -39,6 +39,7 @@ from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
+from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
     check_reachable,
@@ -207,7 +208,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     if parent_run_id is not None:
         check_store_present(target, parent_run_id)
     train_class, test_class = cfg.pair.train_class, cfg.pair.test_class
-    records = load_class_records(
+    records, counts = load_records_with_counts(
         OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
     )
     # Split sizes are checked against the class sizes before any extraction.
@@ -222,10 +223,12 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         train_class=train_class,
         test_class=test_class,
     )
+    regression_target = build_target(cfg.target)  # a bad target stops before extraction
     features, keys, weights, fields = class_features(cfg, records)
+    log_probed(records, counts)
 
     def ratios(class_id: str) -> np.ndarray:
-        return np.array([r.ratio for r in records[class_id]])
+        return regression_target.values(records[class_id])
 
     alpha = float(cfg.alpha)
     path_alphas = check_alphas(_plain(cfg.path_alphas), "path_alphas")
@@ -263,6 +266,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
         "data": cfg.data.name,
         "n_permutations": cfg.n_permutations,
+        "target": cfg.target.name,
         # How the features were made, as in their cache key (effective values).
         **key_params(fields),
     }

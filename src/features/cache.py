@@ -55,7 +55,7 @@ INDEX_FILE = "index.csv"
 META_FILE = "meta.json"
 PARTIAL_FILE = "partial.json"
 PARTIAL_PREFIX = ".partial-"
-_INDEX_FIELDS = ("image_id", "path", "class_id", "ratio")
+_INDEX_FIELDS = ("image_id", "path", "class_id")  # no target: features never depend on it
 _COPY_ROWS = 4096  # rows per chunk when compacting away skipped images
 
 
@@ -397,7 +397,7 @@ def _write_index(path: Path, records: Sequence[ImageRecord]) -> None:
         writer = csv.writer(handle)
         writer.writerow(_INDEX_FIELDS)
         for record in records:
-            writer.writerow([record.image_id, record.path, record.class_id, repr(record.ratio)])
+            writer.writerow([record.image_id, record.path, record.class_id])
 
 
 def _read_index(path: Path) -> list[dict[str, str]]:

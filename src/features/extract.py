@@ -65,7 +65,7 @@ logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3  # 3: index.csv without the ratio column
 BAD_IMAGE_POLICIES = ("skip", "error")
 _ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 _JPEG_MAGIC = b"\xff\xd8\xff"

@@ -19,6 +19,7 @@ from src.data.records import (
     select_box,
 )
 from src.errors import ScaleprobeError
+from src.targets.scale import ScaleTarget
 
 BIRD = "n02058221"
 KITE = "n01608432"
@@ -55,11 +56,17 @@ def test_scale_ratio_rejects(box: Box, size: tuple[int, int], fragment: str) -> 
         scale_ratio(box, *size)
 
 
+def _ratio(record: ImageRecord) -> float:
+    """The scale target of one record (records carry no ratio: src/targets/)."""
+    return float(ScaleTarget().values([record])[0])
+
+
 def test_box_properties_and_record_ratio() -> None:
     box = Box(2, 3, 12, 8)
     assert (box.width, box.height, box.area) == (10, 5, 50)
     record = ImageRecord("i", "/x/i.JPEG", BIRD, 20, 10, box)
-    assert record.ratio == pytest.approx(math.sqrt(50 / 200))
+    assert _ratio(record) == pytest.approx(math.sqrt(50 / 200))
+    assert not hasattr(record, "ratio")
 
 
 # ------------------------------------------------------------- select_box
@@ -140,8 +147,8 @@ def test_load_imagenet_single_policy(tmp_path: Path) -> None:
     }
     assert counts[KITE].kept == 1
     by_id = {r.image_id: r for r in records}
-    assert by_id[f"{BIRD}_10"].ratio == pytest.approx(math.sqrt(200 / 800))
-    assert by_id[f"{BIRD}_2"].ratio == 1.0
+    assert _ratio(by_id[f"{BIRD}_10"]) == pytest.approx(math.sqrt(200 / 800))
+    assert _ratio(by_id[f"{BIRD}_2"]) == 1.0
     # Only the object named by the class counts, not the kite in the same image.
     assert by_id[f"{BIRD}_4"].box == Box(5, 5, 15, 25)
     first = by_id[f"{BIRD}_10"]
@@ -163,10 +170,11 @@ def test_load_imagenet_multi_object_policies(tmp_path: Path, policy: str, box: B
 
 
 def test_load_imagenet_ratio_from_handwritten_xml(tmp_path: Path) -> None:
-    _image(tmp_path / "train" / BIRD / f"{BIRD}_1.JPEG", (64, 48))
+    _image(tmp_path / "train" / BIRD / f"{BIRD}_1.JPEG", (500, 400))
     xml = tmp_path / "ann" / BIRD / f"{BIRD}_1.xml"
     xml.parent.mkdir(parents=True)
-    # The XML's size (not the image's) is the reference, as in ILSVRC.
+    # A hand-written ILSVRC file, its size agreeing with the image (tests/unit/
+    # test_size_mismatch.py covers a <size> that differs from the image).
     xml.write_text(
         f"<annotation><folder>{BIRD}</folder><filename>{BIRD}_1</filename>"
         "<size><width>500</width><height>400</height><depth>3</depth></size>"
@@ -177,7 +185,7 @@ def test_load_imagenet_ratio_from_handwritten_xml(tmp_path: Path) -> None:
     (record,), _ = load_imagenet_records(
         tmp_path / "train", [BIRD], annotations_dir=tmp_path / "ann"
     )
-    assert record.ratio == pytest.approx(math.sqrt(200 * 100 / (500 * 400)))
+    assert _ratio(record) == pytest.approx(math.sqrt(200 * 100 / (500 * 400)))
 
 
 @pytest.mark.parametrize(
@@ -268,7 +276,7 @@ def test_load_imagenet_from_csv(tmp_path: Path) -> None:
         (f"{BIRD}_1", 80, 40),
         (f"{KITE}_1", 30, 60),
     ]
-    assert records[0].ratio == pytest.approx(0.5)
+    assert _ratio(records[0]) == pytest.approx(0.5)
     assert records[1].box == Box(5, 10, 20, 40)
     assert counts[BIRD].as_dict() == {
         "kept": 1,
@@ -351,7 +359,7 @@ def test_load_voc_default_excludes_difficult(tmp_path: Path) -> None:
         "bad": 0,
     }
     car = records[1]
-    assert car.ratio == pytest.approx(math.sqrt(99 * 79 / 8000))  # clipped to the image
+    assert _ratio(car) == pytest.approx(math.sqrt(99 * 79 / 8000))  # clipped to the image
     assert car.path == str((root / "JPEGImages" / "2008_000004.jpg").absolute())
 
 

@@ -15,6 +15,7 @@ from src.data.images import load_rgb_image
 from src.data.records import load_imagenet_records
 from src.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic_dataset
 from src.errors import ScaleprobeError
+from src.targets.scale import ScaleTarget
 
 N = 30
 WNIDS = list(SYNTHETIC_CLASSES)
@@ -71,7 +72,7 @@ def test_records_and_ratio_spread(dataset: Path) -> None:
     assert len(records) == 3 * N
     assert all(c.kept == N for c in counts.values())
     for wnid in WNIDS:
-        ratios = np.array([r.ratio for r in records if r.class_id == wnid])
+        ratios = ScaleTarget().values([r for r in records if r.class_id == wnid])
         assert ratios.min() < 0.25
         assert ratios.max() > 0.8
         # Roughly uniform: every third of the 0.1..0.95 range is populated.
@@ -87,7 +88,7 @@ def test_object_is_drawn_inside_its_box(dataset: Path) -> None:
     )
     checked = 0
     for record in records:
-        if not 0.3 < record.ratio < 0.7:
+        if not 0.3 < ScaleTarget().value(record) < 0.7:
             continue
         pixels = np.asarray(load_rgb_image(record.path), dtype=np.float64)
         mask = np.zeros(pixels.shape[:2], dtype=bool)
