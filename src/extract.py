@@ -35,7 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_records_with_counts, log_probed
-from src.errors import ScaleprobeError, exit_on_user_error
+from src.errors import ScaleprobeError, exit_on_user_error, stop_on_signals
 
 __all__ = ["MANIFEST_FIELDS", "extract", "main", "pair_classes", "write_manifest"]
 
@@ -210,8 +210,11 @@ def extract(cfg: DictConfig) -> dict[str, str]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Hydra entry: a user mistake becomes one ``error:`` line and exit code 1."""
-    with exit_on_user_error():
+    """Hydra entry: a user mistake becomes one ``error:`` line and exit code 1.
+
+    SIGTERM / SIGINT stop it with exit 143 / 130, the partial entry kept.
+    """
+    with exit_on_user_error(), stop_on_signals():
         extract(cfg)
 
 

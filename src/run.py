@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_records_with_counts, log_probed
-from src.errors import ScaleprobeError, exit_on_user_error
+from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
 from src.features.backbones import WeightsSource, build_backbone, model_fields, resolve_weights
 from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
@@ -309,14 +309,23 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Hydra entry: run the job, turning a user mistake into one line and exit code 1."""
+    """Hydra entry: run the job; a user mistake is one line and exit code 1.
+
+    SIGTERM / SIGINT stop the job (exit 143 / 130, a partial cache entry kept
+    for the next run); a sweep's parent run is then marked KILLED. A single
+    run creates its MLflow runs only at the end, so it has none to mark.
+    """
     parent_run_id = os.environ.get(PARENT_RUN_ENV)
-    with exit_on_user_error():
+    with exit_on_user_error(), stop_on_signals():
         try:
             return run(cfg, parent_run_id=parent_run_id)["r2_test"]
         except ScaleprobeError as error:
             if parent_run_id is not None:
                 fail_parent(tracking_target(cfg.tracking), parent_run_id, str(error))
+            raise
+        except RunInterrupted as stop:
+            if parent_run_id is not None:
+                end_run(tracking_target(cfg.tracking), parent_run_id, "KILLED", reason=str(stop))
             raise
 
 

@@ -13,6 +13,13 @@ reopens it and extracts only the unfinished batches. Committing checksums the
 files and renames the partial to ``<root>/<key>``, so a reader sees a complete
 entry or none. A lock file per key keeps two processes from sharing a partial
 or extracting the same entry twice.
+
+An entry that fails its check is moved aside to ``<key>.corrupt-<pid>-<ns>``
+(never deleted unseen). When that key is rebuilt, older damaged copies of it
+are removed with a warning naming each, so only the newest, for inspection,
+is kept; ``python -m src.features.tidy`` lists every damaged copy and
+unfinished partial and, with ``--prune``, removes the damaged copies that a
+rebuilt entry supersedes (partials, being resumable work, are only listed).
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from src.atomic import atomic_open, atomic_write_text
 from src.data.records import ImageRecord
@@ -42,6 +49,7 @@ from src.features.checksums import sha256_file
 __all__ = [
     "CacheEntry",
     "FeatureCache",
+    "Leftover",
     "PartialEntry",
     "entry_key",
     "hash_images",
@@ -55,6 +63,7 @@ INDEX_FILE = "index.csv"
 META_FILE = "meta.json"
 PARTIAL_FILE = "partial.json"
 PARTIAL_PREFIX = ".partial-"
+CORRUPT_MARK = ".corrupt-"
 _INDEX_FIELDS = ("image_id", "path", "class_id")  # no target: features never depend on it
 _COPY_ROWS = 4096  # rows per chunk when compacting away skipped images
 
@@ -190,6 +199,26 @@ class PartialEntry:
             )
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """A directory beside the entries that no run reads as an entry.
+
+    ``kind`` is ``"corrupt"`` (a damaged entry moved aside by
+    :meth:`FeatureCache.load`) or ``"partial"`` (an unfinished extraction, which
+    the next run with the same key resumes). ``made_ns`` is when it was moved
+    aside (corrupt) or last written (partial); ``superseded`` says a complete
+    entry of the same key was committed after it; ``in_use`` that a running
+    extraction holds the key's lock.
+    """
+
+    kind: str
+    key: str
+    path: Path
+    made_ns: int
+    superseded: bool
+    in_use: bool = False
+
+
 class FeatureCache:
     """Directory of cache entries under ``root``, one sub-directory per key."""
 
@@ -247,7 +276,7 @@ class FeatureCache:
             problem = f"unreadable ({error})"
         if problem is None:
             return CacheEntry(key, path, features, image_ids, meta)
-        aside = path.with_name(f"{path.name}.corrupt-{os.getpid()}-{time.time_ns()}")
+        aside = path.with_name(f"{path.name}{CORRUPT_MARK}{os.getpid()}-{time.time_ns()}")
         try:
             os.replace(path, aside)
         except OSError as error:
@@ -348,10 +377,94 @@ class FeatureCache:
         except OSError as error:
             self.discard(partial)
             raise storage_error(self.root, error) from None
+        self.prune_corrupt(partial.key, keep_newest=True)
         entry = self.load(partial.key)
         if entry is None:  # pragma: no cover - only a concurrent writer without the lock
             raise ScaleprobeError(f"cache entry {self.path_of(partial.key)} vanished after commit")
         return entry
+
+    def list_leftovers(self) -> list[Leftover]:
+        """Every damaged copy and unfinished partial under the root, oldest first."""
+        out = self._corrupt_copies()
+        for path in sorted(self.root.glob(f"{PARTIAL_PREFIX}*")):
+            key = path.name[len(PARTIAL_PREFIX) :]
+            made = _mtime_ns(path)
+            superseded = self._committed_ns(key) > made
+            out.append(Leftover("partial", key, path, made, superseded, self._locked(key)))
+        return sorted(out, key=lambda leftover: leftover.made_ns)
+
+    def prune_corrupt(self, key: str | None = None, *, keep_newest: bool) -> list[Path]:
+        """Remove damaged copies that a rebuilt entry supersedes; log each; return them.
+
+        Only copies older than the complete entry of their key go (that entry
+        holds the same key's numbers, rebuilt and checked). With
+        ``keep_newest`` the newest damaged copy of each key stays, as the
+        evidence of its latest damage. A copy that cannot be removed is
+        logged and left.
+        """
+        by_key: dict[str, list[Leftover]] = {}
+        for leftover in self._corrupt_copies():
+            if key in (None, leftover.key):
+                by_key.setdefault(leftover.key, []).append(leftover)
+        removed = []
+        for copies in by_key.values():
+            newest = max(copies, key=lambda c: c.made_ns)
+            for copy in copies:
+                if not copy.superseded or (keep_newest and copy is newest):
+                    continue
+                try:
+                    shutil.rmtree(copy.path)
+                except OSError as error:
+                    logger.warning("cannot remove damaged copy %s: %s", copy.path, error)
+                    continue
+                logger.warning(
+                    "removed %s: damaged copy of cache entry %s, superseded by its rebuild",
+                    copy.path,
+                    self.path_of(copy.key),
+                )
+                removed.append(copy.path)
+        return removed
+
+    def _corrupt_copies(self) -> list[Leftover]:
+        out = []
+        for path in sorted(self.root.glob(f"*{CORRUPT_MARK}*")):
+            key = path.name.split(CORRUPT_MARK, 1)[0]
+            made = _moved_aside_ns(path)
+            out.append(Leftover("corrupt", key, path, made, self._committed_ns(key) > made))
+        return out
+
+    def _committed_ns(self, key: str) -> int:
+        """When entry ``key`` was committed (its meta.json's mtime), or -1 if it has none."""
+        meta = self.path_of(key) / META_FILE
+        return _mtime_ns(meta) if meta.is_file() else -1
+
+    def _locked(self, key: str) -> bool:
+        """Whether a running process holds the lock of ``key`` (False when it cannot tell)."""
+        lock_path = self.root / ".locks" / f"{key}.lock"
+        if not lock_path.is_file():
+            return False
+        lock = FileLock(lock_path, timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return True
+        except OSError:
+            return False
+        lock.release()
+        return False
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def _moved_aside_ns(path: Path) -> int:
+    """Return the time in a ``<key>.corrupt-<pid>-<ns>`` name, else the directory's mtime."""
+    stamp = path.name.rsplit("-", 1)[-1]
+    return int(stamp) if stamp.isdigit() else _mtime_ns(path)
 
 
 def _compact(path: Path, keep: np.ndarray) -> None:

@@ -35,7 +35,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
-from src.errors import ScaleprobeError
+from src.errors import RunInterrupted, ScaleprobeError
 from src.features.cache import (
     CacheEntry,
     FeatureCache,
@@ -423,6 +423,17 @@ class _PartialWriter(BasePredictionWriter):
         """Record the last batches once the loop is over."""
         self.checkpoint(trainer.global_rank)
 
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """On an interruption, record every finished batch, so the resumed run redoes none.
+
+        A batch counts as done only after all its rows were written, so a
+        signal that lands mid-batch leaves that batch to be redone.
+        """
+        if isinstance(exception, (RunInterrupted, KeyboardInterrupt, SystemExit)):
+            self.checkpoint(trainer.global_rank)
+
     def checkpoint(self, rank: int) -> None:
         """Flush the rows written so far, then (atomically) say they are done."""
         for partial in self.partials.values():
@@ -735,8 +746,9 @@ def _extract_entries(
         for partial in partials.values():
             cache.discard(partial)
         raise storage_error(cache.root, error) from None
-    except (KeyboardInterrupt, SystemExit):
-        # An interrupted run resumes from its finished batches, like a killed one.
+    except (KeyboardInterrupt, SystemExit, RunInterrupted):
+        # An interrupted run (Ctrl-C, SIGTERM) resumes from its finished batches,
+        # like a killed one.
         raise
     except BaseException:
         for partial in partials.values():
