@@ -29,7 +29,7 @@ from src.tracking.mlflow_runs import (
     sweep_summary,
     tracking_target,
 )
-from src.tracking.sweep_jobs import list_sweep_jobs
+from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
 
 __all__ = ["N_JOBS_TAG", "PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
 
@@ -112,12 +112,16 @@ class MlflowSweepCallback(Callback):
 
         with exit_on_user_error():
             validate_config(config)
+            # Every job's own config, before any job runs or the store is touched:
+            # a bad value in the last job must not cost the first jobs' compute.
+            jobs = list_sweep_jobs(config)
+            if jobs is not None:
+                validate_sweep_jobs(config, jobs, validate_config)
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
             # here, in one line, not after MLflow's client retried for minutes.
             check_reachable(target)
             overrides = " ".join(config.hydra.overrides.task)
-            jobs = list_sweep_jobs(config)
             close_stale_parents(target)
             tags = {
                 "scaleprobe.overrides": overrides,

@@ -8,11 +8,14 @@ before the first one extracts anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["BASIC_SWEEPER", "compose_job", "list_sweep_jobs"]
+from src.errors import ScaleprobeError
+
+__all__ = ["BASIC_SWEEPER", "compose_job", "list_sweep_jobs", "validate_sweep_jobs"]
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -54,3 +57,35 @@ def list_sweep_jobs(config: DictConfig) -> list[list[str]] | None:
 def compose_job(config: DictConfig, overrides: list[str]) -> DictConfig:
     """Compose one job's config exactly as the launcher will (same loader, same cache)."""
     return _config_loader().load_sweep_config(config, overrides)
+
+
+def _varying(jobs: list[list[str]]) -> set[str]:
+    """Return the overrides that differ between jobs (what tells one job from another)."""
+    if len(jobs) < 2:
+        return set()
+    return {o for job in jobs for o in job if not all(o in other for other in jobs)}
+
+
+def validate_sweep_jobs(
+    config: DictConfig, jobs: list[list[str]], validate: Callable[[DictConfig], None]
+) -> None:
+    """Compose every job of the sweep and ``validate`` it; the first bad one stops the sweep.
+
+    Raises
+    ------
+    ScaleprobeError
+        ``sweep job #<n> (<its swept values>): <the validation message>``, or
+        Hydra's composition error of that job joined into one line.
+    """
+    from hydra.errors import HydraException
+
+    varying = _varying(jobs)
+    for number, overrides in enumerate(jobs):
+        shown = " ".join(o for o in overrides if o in varying) or " ".join(overrides)
+        try:
+            validate(compose_job(config, overrides))
+        except ScaleprobeError as error:
+            raise ScaleprobeError(f"sweep job #{number} ({shown}): {error}") from None
+        except HydraException as error:
+            text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
+            raise ScaleprobeError(f"sweep job #{number} ({shown}): {text}") from None
