@@ -2,8 +2,9 @@
 
 It composes the same conf/ as ``python -m src.run`` (so ``tracking=server``
 and every other override work the same) and reads its own ``report`` node:
-``report.parent_run_id`` (default: the latest sweep), ``report.experiment``,
-``report.output_dir`` and ``report.select``.
+``report.parent_run_id`` (default: the latest FINISHED sweep; a sweep that did not
+finish is reported with a line saying its status and how many jobs it lacks),
+``report.experiment``, ``report.output_dir`` and ``report.select``.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ from src.tracking.mlflow_read import (
     log_report,
     read_json_artifact,
     read_npy_artifact,
+    sweep_status,
 )
 from src.tracking.mlflow_runs import TrackingTarget
 
@@ -328,6 +329,10 @@ def build_report(
         select=select,
     )
     source = {"parent run": parent.run_id, "sweep": parent.run_name, "tracking": target.uri}
+    status = sweep_status(target, parent)
+    if status is not None:
+        source["status"] = status
+        logger.warning("%s", status)
     try:
         files = write_report(data, output_dir, source)
     except OSError as error:

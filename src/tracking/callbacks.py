@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from src.errors import exit_on_user_error
 from src.tracking.mlflow_runs import (
+    N_JOBS_TAG,
     PARENT_TAG,
     TrackingTarget,
     _client,
@@ -28,8 +29,9 @@ from src.tracking.mlflow_runs import (
     sweep_summary,
     tracking_target,
 )
+from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
 
-__all__ = ["PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
+__all__ = ["N_JOBS_TAG", "PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
 
 logger = logging.getLogger(__name__)
 
@@ -93,26 +95,42 @@ class MlflowSweepCallback(Callback):
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Create the sweep's parent run before the launcher starts any job."""
+        """Create the sweep's parent run before the launcher starts any job.
+
+        Hydra turns an exception raised here into a warning and launches the
+        jobs anyway (each would then log under a parent of its own), so a bug
+        here is logged with its traceback and stops the sweep.
+        """
+        try:
+            self._start(config)
+        except Exception:
+            logger.exception("the sweep callback failed; no job was launched")
+            raise SystemExit(1) from None
+
+    def _start(self, config: DictConfig) -> None:
         from src.config import validate_config
 
         with exit_on_user_error():
             validate_config(config)
+            # Every job's own config, before any job runs or the store is touched:
+            # a bad value in the last job must not cost the first jobs' compute.
+            jobs = list_sweep_jobs(config)
+            if jobs is not None:
+                validate_sweep_jobs(config, jobs, validate_config)
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
             # here, in one line, not after MLflow's client retried for minutes.
             check_reachable(target)
             overrides = " ".join(config.hydra.overrides.task)
             close_stale_parents(target)
-            run_id = create_parent_run(
-                target,
-                run_name=f"sweep {overrides}".strip(),
-                tags={
-                    "scaleprobe.overrides": overrides,
-                    HOST_TAG: socket.gethostname(),
-                    PID_TAG: str(os.getpid()),
-                },
-            )
+            tags = {
+                "scaleprobe.overrides": overrides,
+                HOST_TAG: socket.gethostname(),
+                PID_TAG: str(os.getpid()),
+            }
+            if jobs is not None:
+                tags[N_JOBS_TAG] = str(len(jobs))
+            run_id = create_parent_run(target, run_name=f"sweep {overrides}".strip(), tags=tags)
         os.environ[PARENT_RUN_ENV] = run_id
         logger.info("MLflow parent run %s at %s", run_id, target.uri)
 

@@ -14,14 +14,21 @@ import logging
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from src.errors import ScaleprobeError
-from src.tracking.mlflow_runs import PARENT_TAG, TrackingTarget, _client, check_reachable
+from src.tracking.mlflow_runs import (
+    N_JOBS_TAG,
+    PARENT_TAG,
+    TrackingTarget,
+    _client,
+    check_reachable,
+    child_statuses,
+)
 
 __all__ = [
     "RunData",
@@ -30,6 +37,7 @@ __all__ = [
     "log_report",
     "read_json_artifact",
     "read_npy_artifact",
+    "sweep_status",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +66,8 @@ class RunData:
         logged at step ``n_splits``).
     start_time : int
         Start time in ms since the epoch.
+    tags : dict of str to str
+        The run's tags (a sweep's parent: ``scaleprobe.n_jobs``, ...).
     """
 
     run_id: str
@@ -67,6 +77,7 @@ class RunData:
     params: dict[str, str]
     metrics: dict[str, float]
     start_time: int
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def _run_data(run: Any) -> RunData:
@@ -78,6 +89,7 @@ def _run_data(run: Any) -> RunData:
         params=dict(run.data.params),
         metrics={k: float(v) for k, v in run.data.metrics.items()},
         start_time=int(run.info.start_time or 0),
+        tags=dict(run.data.tags),
     )
 
 
@@ -103,7 +115,8 @@ def find_sweep(
     target : TrackingTarget
         The tracking store.
     parent_run_id : str or None, default=None
-        A parent run id; ``None`` picks the most recently started sweep.
+        A parent run id (of any status); ``None`` picks the most recently
+        started FINISHED sweep.
     experiment : str or None, default=None
         Experiment to search for the latest sweep; ``None`` uses
         ``target.experiment``. Ignored when ``parent_run_id`` is given.
@@ -117,7 +130,7 @@ def find_sweep(
     ------
     ScaleprobeError
         If the store, the run or the experiment does not exist, the run is a
-        job rather than a sweep, or the experiment holds no sweep.
+        job rather than a sweep, or the experiment holds no (FINISHED) sweep.
     """
     _check_store(target)
     client = _client(target)
@@ -145,18 +158,59 @@ def find_sweep(
         raise ScaleprobeError(
             f"report.experiment={name!r} is not an experiment in {target.uri}; choose from {names}"
         )
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{ROLE_TAG}` = 'sweep'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
+
+    def latest(status: str | None) -> Any:
+        where = f"tags.`{ROLE_TAG}` = 'sweep'"
+        if status is not None:
+            where += f" and attributes.status = '{status}'"
+        runs = client.search_runs(
+            [found.experiment_id],
+            filter_string=where,
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    run = latest("FINISHED")
+    if run is not None:
+        return _run_data(run)
+    run = latest(None)
+    if run is None:
         raise ScaleprobeError(
             f"experiment {name!r} in {target.uri} has no sweep; run one first "
             "(python -m src.run -m alpha=0,0.001,0.01)"
         )
-    return _run_data(runs[0])
+    done = sum(s == "FINISHED" for s in child_statuses(target, run.info.run_id))
+    jobs = f"{done} finished job(s)" if done else "no finished job"
+    raise ScaleprobeError(
+        f"experiment {name!r} in {target.uri} has no FINISHED sweep; the latest, "
+        f"{run.info.run_id!r}, is {run.info.status} and has {jobs}; rerun the sweep, or pass "
+        f"report.parent_run_id={run.info.run_id} to report it as it is"
+    )
+
+
+def sweep_status(target: TrackingTarget, parent: RunData) -> str | None:
+    """Say what a sweep that did not finish lacks; ``None`` for a FINISHED sweep.
+
+    A FINISHED parent means every job finished (the sweep callback closes it
+    so); any other report shows only part of a sweep, and this line says so.
+    The number of jobs is the one the callback recorded at launch
+    (``scaleprobe.n_jobs``); sweeps without it count their logged jobs.
+    """
+    if parent.status == "FINISHED":
+        return None
+    statuses = child_statuses(target, parent.run_id)
+    done = sum(s == "FINISHED" for s in statuses)
+    n_jobs = parent.tags.get(N_JOBS_TAG, "")
+    if n_jobs.isdigit():
+        total = int(n_jobs)
+        lacks = f"{total - done} of its {total} jobs missing"
+    else:
+        lacks = f"{len(statuses) - done} of its {len(statuses)} logged jobs not finished"
+    return (
+        f"sweep {parent.run_id} is {parent.status}, not FINISHED: this report shows "
+        f"{done} finished job(s), {lacks}"
+    )
 
 
 def list_children(target: TrackingTarget, parent: RunData) -> list[RunData]:

@@ -41,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
+N_JOBS_TAG = "scaleprobe.n_jobs"  # on a sweep's parent: how many jobs the sweep launches
 
 # Names of the children this process logged, per parent: what a lost store held.
 _LOGGED: dict[str, list[str]] = {}
