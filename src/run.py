@@ -16,7 +16,9 @@ from typing import Any
 
 import hydra
 import numpy as np
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from sklearn.base import clone
 
 from src.config import validate_config
 from src.data.records import ImageRecord
@@ -35,9 +37,10 @@ from src.features.extract import (
 )
 from src.features.layers import resolve_layer
 from src.probes._validation import check_alphas, check_count
+from src.probes.base import GridProbe
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
-from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
+from src.probes.protocol import PairResult, evaluate_pair
 from src.probes.splits import make_splits
 from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
@@ -164,19 +167,49 @@ def _summary(result: PairResult) -> dict[str, float]:
     return out
 
 
+def _build_probe(node: DictConfig) -> tuple[GridProbe, float]:
+    """Build the ``probe`` group's probe; return it and this job's hyperparameter value.
+
+    Every key of the node but ``name`` and ``value`` goes to the class named
+    by ``_target_`` (its grid among them).
+    """
+    spec = {k: v for k, v in node.items() if k not in ("name", "value")}
+    try:
+        probe = hydra.utils.instantiate(spec, _convert_="all")
+    except InstantiationException as error:
+        cause = str(error).strip().splitlines()[0]
+        raise ScaleprobeError(
+            f"probe={node.get('name')!r} cannot be built from _target_="
+            f"{node.get('_target_')!r}: {cause}"
+        ) from None
+    if not isinstance(probe, GridProbe):
+        raise ScaleprobeError(
+            f"probe._target_={node.get('_target_')!r} is not a src.probes.base.GridProbe "
+            "subclass; a probe must declare its grid, fit it for many targets at once and predict"
+        )
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise ScaleprobeError(f"probe.value={value!r} is not a finite number")
+    return probe, float(value)
+
+
 def _plain(value: Any) -> Any:
     """Return a config node as plain Python (lists stay lists), anything else unchanged."""
     return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
 
 
 def _path_json(path: list[PairResult]) -> str:
-    """Serialize the alpha path: per-split values of every metric at every alpha (Fig. 4-5)."""
+    """Serialize the probe's grid (for the Lasso: the alpha path, Fig. 4-5).
+
+    Per-split values of every metric at every grid value, under ``alphas``
+    whatever the hyperparameter (``param`` names it).
+    """
     return json.dumps(
         {
             "alphas": [r.alpha for r in path],
+            "param": path[0].param,
             "metrics": {
-                name: [values.tolist() for values in (r.metrics()[name] for r in path)]
-                for name in METRIC_NAMES
+                name: [r.metrics()[name].tolist() for r in path] for name in path[0].metrics()
             },
         }
     )
@@ -190,7 +223,7 @@ def _null_json(result: PairResult) -> str:
             "n_permutations": result.r2_test_null.shape[1],
             "statistic": "mean over splits",
             "r2_test": result.r2_test_null.tolist(),
-            "angle_deg": result.angle_deg_null.tolist(),
+            **({"angle_deg": result.angle_deg_null.tolist()} if result.linear else {}),
             **result.pvalues(),
         }
     )
@@ -230,8 +263,9 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     def ratios(class_id: str) -> np.ndarray:
         return regression_target.values(records[class_id])
 
-    alpha = float(cfg.alpha)
-    path_alphas = check_alphas(_plain(cfg.path_alphas), "path_alphas")
+    check_alphas(_plain(cfg.path_alphas), "path_alphas")
+    probe, value = _build_probe(cfg.probe)
+    param = probe.param_name
     probe_args = {
         "same_class": train_class == test_class,
         "n_splits": cfg.n_splits,
@@ -244,11 +278,14 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "test_class": test_class,
     }
     data = (features[train_class], ratios(train_class), features[test_class], ratios(test_class))
-    # Every job of a pair evaluates the same path (memoized: computed by the
-    # first job, reused by the others); an alpha on the path costs nothing more.
-    path = evaluate_pair(*data, alphas=path_alphas, **probe_args)
-    on_path = [r for r in path if r.alpha == alpha]
-    result = on_path[0] if on_path else evaluate_pair(*data, alphas=[alpha], **probe_args)[0]
+    # Every job of a pair evaluates the same grid (memoized: computed by the
+    # first job, reused by the others); a value on the grid costs nothing more.
+    path = evaluate_pair(*data, probe=probe, **probe_args)
+    on_path = [r for r in path if r.alpha == value]
+    if on_path:
+        result = on_path[0]
+    else:
+        result = evaluate_pair(*data, probe=clone(probe).set_params(grid=[value]), **probe_args)[0]
     summary = _summary(result)
     params = {
         "backbone": cfg.backbone.name,
@@ -257,6 +294,9 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "train_class": train_class,
         "test_class": test_class,
         "alpha": float(cfg.alpha),
+        "probe": cfg.probe.name,
+        "probe_param": param,
+        param: value,
         "seed": cfg.seed,
         "n_splits": cfg.n_splits,
         "n_train": cfg.n_train,
@@ -276,11 +316,11 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     log_child_run(
         target,
         parent_run_id,
-        f"{cfg.pair.name} alpha={cfg.alpha}",
+        f"{cfg.pair.name} {param}={cfg.probe.value}",
         params=params,
         per_split=result.metrics(),
         scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
-        arrays={"coef": result.coef, "coef_test": result.coef_test},
+        arrays={"coef": result.coef, "coef_test": result.coef_test} if result.linear else {},
         tags={**_provenance(), "scaleprobe.weights_sha256": weights.sha256},
         texts={
             "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
@@ -291,18 +331,18 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     if own_parent:
         end_run(target, parent_run_id)
     logger.info(
-        "%s alpha=%s: r2_test=%.3f±%.3f (p=%.3f) nnz=%.0f angle_deg=%.1f (p=%.3f); shuffled "
-        "r2_test=%.3f, angle_deg=%.1f",
+        "%s %s=%s: r2_test=%.3f±%.3f (p=%.3f)%s; shuffled r2_test=%.3f%s",
         cfg.pair.name,
-        cfg.alpha,
+        param,
+        cfg.probe.value,
         summary["r2_test"],
         summary["r2_test_std"],
         summary["r2_test_pvalue"],
-        summary["nnz"],
-        summary["angle_deg"],
-        summary["angle_deg_pvalue"],
+        " nnz={nnz:.0f} angle_deg={angle_deg:.1f} (p={angle_deg_pvalue:.3f})".format(**summary)
+        if result.linear
+        else "",
         summary["r2_test_shuffled"],
-        summary["angle_deg_shuffled"],
+        ", angle_deg={angle_deg_shuffled:.1f}".format(**summary) if result.linear else "",
     )
     return summary
 

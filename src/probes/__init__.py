@@ -1,14 +1,18 @@
 """Stage 3: linear probes of scale on cached features (plain numpy/scikit-learn).
 
-``splits`` draws the seeded train/test splits, ``fit`` standardizes and fits
-least-squares or Lasso probes (one at a time or a whole alpha grid),
+``splits`` draws the seeded train/test splits, ``base`` declares the probe
+seam (:class:`GridProbe`: a hyperparameter grid fitted for many targets at
+once), ``lasso`` is the paper's probe over ``fit`` (least squares and the
+Lasso path),
 ``metrics`` scores and summarizes, ``geometry`` compares coefficient vectors,
 ``nulls`` provides shuffled-ratio and random-direction baselines, and
 ``protocol`` runs the paper's evaluation of one class pair.
 """
 
-from src.probes.fit import AlphaGridFit, ScaleProbe, fit_alpha_grid, lasso_path_coefs
+from src.probes.base import GridProbe
+from src.probes.fit import AlphaGridFit, fit_alpha_grid
 from src.probes.geometry import angle_deg, cosine, cumulative_norm, maps_for_norm_fraction
+from src.probes.lasso import LassoPathProbe
 from src.probes.metrics import r2, summarize
 from src.probes.nulls import random_directions, shuffled
 from src.probes.protocol import PairResult, evaluate_pair
@@ -16,15 +20,15 @@ from src.probes.splits import Split, make_splits
 
 __all__ = [
     "AlphaGridFit",
+    "GridProbe",
+    "LassoPathProbe",
     "PairResult",
-    "ScaleProbe",
     "Split",
     "angle_deg",
     "cosine",
     "cumulative_norm",
     "evaluate_pair",
     "fit_alpha_grid",
-    "lasso_path_coefs",
     "make_splits",
     "maps_for_norm_fraction",
     "r2",

@@ -9,10 +9,10 @@ is scikit-learn's Lasso, whose objective is
 its alpha = 0.001 only matches this scale). Coefficients are reported in the
 standardized space, where the paper compares probes across classes.
 
-Besides the single-fit estimator :class:`ScaleProbe`, two grid functions fit
-one training set at many alphas cheaply: :func:`lasso_path_coefs` (coordinate
-descent with warm starts) and :func:`fit_alpha_grid` (many targets at once,
-the exact LARS-Lasso homotopy by default), which the protocol uses.
+:func:`fit_alpha_grid` fits one training set at many alphas for many targets
+at once (the exact LARS-Lasso homotopy by default, or coordinate descent with
+warm starts); :class:`~src.probes.lasso.LassoPathProbe` exposes it as the
+protocol's probe.
 """
 
 from __future__ import annotations
@@ -26,22 +26,16 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Lasso, LinearRegression, lars_path, lasso_path
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
+from sklearn.linear_model import lars_path, lasso_path
+from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_alpha, check_alphas
+from src.probes._validation import check_alphas
+from src.probes.base import check_targets
 
-__all__ = [
-    "AlphaGridFit",
-    "ScaleProbe",
-    "fit_alpha_grid",
-    "lasso_path_coefs",
-    "standardization",
-]
+__all__ = ["AlphaGridFit", "fit_alpha_grid", "standardization"]
 
 # Relative KKT violation above which a LARS solution is polished on its active
 # set and, failing that, refitted by coordinate descent (LARS solutions are
@@ -97,109 +91,6 @@ def _check_solver_params(max_iter: object, tol: object) -> tuple[int, float]:
     ):
         raise ScaleprobeError(f"tol={tol!r} is invalid; use a finite float > 0")
     return int(max_iter), float(tol)
-
-
-class ScaleProbe(RegressorMixin, BaseEstimator):
-    """Standardize-then-regress probe of the scale ratio.
-
-    Parameters
-    ----------
-    alpha : float, default=0.0
-        Lasso strength on scikit-learn's scale (``(1/(2n)) RSS + alpha |w|_1``);
-        0 fits ordinary least squares with ``LinearRegression`` (minimum-norm
-        when ``n_samples < n_features``).
-    max_iter : int, default=10_000
-        Maximum coordinate-descent epochs of the Lasso.
-    tol : float, default=1e-4
-        Lasso duality-gap tolerance (relative to ``|y|²``).
-
-    Attributes
-    ----------
-    mean_ : ndarray of shape (n_features,)
-        Feature means of the training set.
-    scale_ : ndarray of shape (n_features,)
-        Feature standard deviations of the training set (1 for constant ones).
-    coef_ : ndarray of shape (n_features,)
-        Coefficients in the standardized space.
-    intercept_ : float
-        Intercept in the standardized space.
-    n_nonzero_ : int
-        Number of non-zero coefficients.
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-
-    See Also
-    --------
-    fit_alpha_grid : The same fits for many alphas and targets at once.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(50, 3))
-    >>> y = X @ [1.0, 0.0, -2.0] + 0.5
-    >>> probe = ScaleProbe().fit(X, y)
-    >>> round(probe.score(X, y), 6)
-    1.0
-    """
-
-    def __init__(self, alpha: float = 0.0, *, max_iter: int = 10_000, tol: float = 1e-4):
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-
-    def fit(self, X: ArrayLike, y: ArrayLike) -> ScaleProbe:
-        """Standardize ``X`` on itself and fit the probe.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training features.
-        y : array-like of shape (n_samples,)
-            Scale ratios.
-
-        Returns
-        -------
-        self : ScaleProbe
-            The fitted probe.
-
-        Raises
-        ------
-        ScaleprobeError
-            If ``alpha``, ``max_iter`` or ``tol`` is invalid.
-        ValueError
-            If ``X`` or ``y`` is malformed (scikit-learn's checks).
-        """
-        alpha = check_alpha(self.alpha)
-        max_iter, tol = _check_solver_params(self.max_iter, self.tol)
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
-        self.mean_, self.scale_ = standardization(X)
-        Xs = (X - self.mean_) / self.scale_
-        with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"):
-            if alpha == 0:
-                model = LinearRegression().fit(Xs, y)
-            else:
-                model = Lasso(alpha=alpha, max_iter=max_iter, tol=tol).fit(Xs, y)
-        self.coef_ = np.asarray(model.coef_, dtype=float).copy()
-        self.intercept_ = float(model.intercept_)
-        self.n_nonzero_ = int(np.count_nonzero(self.coef_))
-        return self
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predict scale ratios, standardizing ``X`` with the training statistics.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Features.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,)
-            Predicted ratios.
-        """
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return ((X - self.mean_) / self.scale_) @ self.coef_ + self.intercept_
 
 
 def _min_norm_lstsq(Xs: np.ndarray, Yc: np.ndarray) -> np.ndarray:
@@ -366,8 +257,9 @@ def fit_alpha_grid(
     optimality (KKT) check by more than ``1e-6 * alpha`` is re-solved exactly
     on its corrected active set or, failing that, refitted by coordinate
     descent. ``solver="cd"`` uses ``lasso_path`` with warm starts
-    instead. Both give the same fits as separate :class:`ScaleProbe` fits
-    (LARS exactly; coordinate descent up to ``tol``), much faster: shuffled
+    instead. Both give the same fits as separate scikit-learn ``Lasso`` /
+    ``LinearRegression`` fits on the standardized features (LARS exactly;
+    coordinate descent up to ``tol``), much faster: shuffled
     targets at small alpha need 10^4-10^5 coordinate-descent epochs per fit.
 
     Parameters
@@ -409,15 +301,7 @@ def fit_alpha_grid(
     if solver not in ("lars", "cd"):
         raise ScaleprobeError(f"solver={solver!r} is invalid; choose from ['lars', 'cd']")
     max_iter, tol = _check_solver_params(max_iter, tol)
-    X = check_array(X, dtype=np.float64)
-    Y = check_array(Y, dtype=np.float64, ensure_2d=False)
-    if Y.ndim == 1:
-        Y = Y[:, None]
-    if Y.ndim != 2 or Y.shape[0] != X.shape[0]:
-        raise ScaleprobeError(
-            f"Y with shape {Y.shape!r} does not match X with {X.shape[0]} rows; "
-            "pass one target value per row, shape (n_samples,) or (n_samples, n_targets)"
-        )
+    X, Y = check_targets(X, Y)
     with threadpool_limits(limits=_BLAS_THREADS, user_api="blas"):
         return _fit_alpha_grid(X, Y, alphas, solver, max_iter, tol)
 
@@ -490,55 +374,3 @@ def _fit_alpha_grid(
     return AlphaGridFit(
         alphas=alphas, coef=coef, intercept=intercept, mean=mean, scale=scale, n_refit=n_refit
     )
-
-
-def lasso_path_coefs(
-    X: ArrayLike,
-    y: ArrayLike,
-    alphas: Sequence[float] | np.ndarray,
-    *,
-    max_iter: int = 10_000,
-    tol: float = 1e-4,
-    return_intercepts: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Lasso coefficients over an alpha grid by coordinate descent with warm starts.
-
-    Equivalent to separate ``ScaleProbe(alpha, max_iter=max_iter, tol=tol)``
-    fits (up to the solver tolerance) but warm-started along
-    ``sklearn.linear_model.lasso_path``; ``alpha = 0`` entries are solved by
-    minimum-norm least squares.
-
-    Parameters
-    ----------
-    X : array-like of shape (n_samples, n_features)
-        Training features (standardized here, on themselves).
-    y : array-like of shape (n_samples,)
-        Targets.
-    alphas : sequence of float
-        Finite alphas ``>= 0``, in any order.
-    max_iter : int, default=10_000
-        Maximum coordinate-descent epochs per alpha.
-    tol : float, default=1e-4
-        Coordinate-descent tolerance.
-    return_intercepts : bool, default=False
-        Also return the intercepts.
-
-    Returns
-    -------
-    coefs : ndarray of shape (n_alphas, n_features)
-        Coefficients in the standardized space, in the order of ``alphas``.
-    intercepts : ndarray of shape (n_alphas,)
-        Only if ``return_intercepts`` is true.
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(40, 5))
-    >>> lasso_path_coefs(X, X[:, 0], [0.5, 0.0, 10.0]).shape
-    (3, 5)
-    """
-    X, y = check_X_y(X, y, y_numeric=True, dtype=np.float64)
-    fit = fit_alpha_grid(X, y, alphas, solver="cd", max_iter=max_iter, tol=tol)
-    if return_intercepts:
-        return fit.coef[0], fit.intercept[0]
-    return fit.coef[0]

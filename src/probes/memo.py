@@ -63,13 +63,15 @@ def content_key(*parts: Any) -> str:
 
 
 def _nbytes(value: Any) -> int:
-    """Bytes held by the arrays of a value (arrays, dataclasses, sequences)."""
+    """Bytes held by the arrays of a value (arrays, dataclasses, sequences, objects)."""
     if isinstance(value, np.ndarray):
         return value.nbytes
     if is_dataclass(value) and not isinstance(value, type):
         return sum(_nbytes(getattr(value, f.name)) for f in fields(value))
     if isinstance(value, list | tuple):
         return sum(_nbytes(v) for v in value)
+    if hasattr(value, "__dict__"):  # a fitted probe: its arrays are attributes
+        return sum(_nbytes(v) for v in vars(value).values())
     return 0
 
 

@@ -2,17 +2,19 @@
 
 For each of ``n_splits`` seeded splits, a probe is trained on ``n_train``
 images of the training class and scored on ``n_test`` images of the test
-class (disjoint images when the classes are the same). For the geometry, a
-second probe with the same alpha is trained on that split's test images, and
-the two coefficient vectors are compared by cosine and angle. The null
+class (disjoint images when the classes are the same). For the geometry of
+a linear probe (one with ``coef_``), a second probe with the same
+hyperparameter is trained on that split's test images, and the two
+coefficient vectors are compared by cosine and angle. The null
 repeats both fits with the ratios shuffled by ``n_permutations`` seeded
 permutations: it gives the R² and the angle that chance alone produces
 (about 0 and 90°), and a permutation p-value for each.
 
-Every alpha of the grid is evaluated on the same splits, with one
-standardization per split and the whole grid, for the real ratios and all
-their permutations, fitted at once (:func:`~src.probes.fit.fit_alpha_grid`),
-so that a grid costs little more than one fit. A :class:`~src.probes.memo.ProbeMemo`
+The probe is any :class:`~src.probes.base.GridProbe` (the Lasso path,
+:class:`~src.probes.lasso.LassoPathProbe`, by default). Every value of its
+grid is evaluated on the same splits, the whole grid for the real ratios and
+all their permutations fitted in one call, so that a grid costs little more
+than one fit. A :class:`~src.probes.memo.ProbeMemo`
 lets a sweep reuse whole evaluations and training-class fits across jobs.
 """
 
@@ -24,12 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.base import clone
 from sklearn.utils.validation import check_X_y
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_alphas, check_count, check_seed
-from src.probes.fit import AlphaGridFit, fit_alpha_grid
+from src.probes._validation import check_count, check_seed
+from src.probes.base import GridProbe
 from src.probes.geometry import cosines
+from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo, content_key
 from src.probes.memory import check_null_memory
 from src.probes.metrics import r2_rows
@@ -37,7 +41,7 @@ from src.probes.nulls import permutation_pvalue, shuffled
 from src.probes.progress import log_progress
 from src.probes.splits import Split, make_splits
 
-__all__ = ["METRIC_NAMES", "PairResult", "evaluate_pair"]
+__all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_pair"]
 
 METRIC_NAMES = (
     "r2_train",
@@ -48,16 +52,23 @@ METRIC_NAMES = (
     "r2_test_shuffled",
     "angle_deg_shuffled",
 )
+# The metrics of a linear probe only (they compare coefficient vectors).
+GEOMETRY_NAMES = ("nnz", "cos", "angle_deg", "angle_deg_shuffled")
 
 
 @dataclass
 class PairResult:
-    """Per-split results of one alpha on one class pair.
+    """Per-split results of one hyperparameter value on one class pair.
+
+    The geometry (``nnz``, ``cos``, ``angle_deg``, ``angle_deg_shuffled``,
+    ``coef``, ``coef_test``, ``angle_deg_null``) is ``None`` for a probe
+    without ``coef_``.
 
     Attributes
     ----------
     alpha : float
-        Lasso strength (0: least squares).
+        The probe's hyperparameter value (for the Lasso: its strength, 0 least
+        squares).
     r2_train : ndarray of shape (n_splits,)
         R² of the probe on its own training images.
     r2_test : ndarray of shape (n_splits,)
@@ -84,20 +95,28 @@ class PairResult:
     angle_deg_null : ndarray of shape (n_splits, n_permutations)
         Angle between the training- and test-image probes of each
         permutation; column 0 is ``angle_deg_shuffled``.
+    param : str, default="alpha"
+        The hyperparameter's name (``GridProbe.param_name``).
     """
 
     alpha: float
     r2_train: np.ndarray
     r2_test: np.ndarray
-    nnz: np.ndarray
-    cos: np.ndarray
-    angle_deg: np.ndarray
+    nnz: np.ndarray | None
+    cos: np.ndarray | None
+    angle_deg: np.ndarray | None
     r2_test_shuffled: np.ndarray
-    angle_deg_shuffled: np.ndarray
-    coef: np.ndarray
-    coef_test: np.ndarray
+    angle_deg_shuffled: np.ndarray | None
+    coef: np.ndarray | None
+    coef_test: np.ndarray | None
     r2_test_null: np.ndarray
-    angle_deg_null: np.ndarray
+    angle_deg_null: np.ndarray | None
+    param: str = "alpha"
+
+    @property
+    def linear(self) -> bool:
+        """Whether the probe had ``coef_`` (and so the result has its geometry)."""
+        return self.coef is not None
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Per-split values of each scalar metric.
@@ -106,9 +125,12 @@ class PairResult:
         -------
         dict of str to ndarray of shape (n_splits,)
             Keys, in order: ``r2_train``, ``r2_test``, ``nnz``, ``cos``,
-            ``angle_deg``, ``r2_test_shuffled``, ``angle_deg_shuffled``.
+            ``angle_deg``, ``r2_test_shuffled``, ``angle_deg_shuffled``
+            (without the geometry for a probe without ``coef_``).
         """
-        return {name: getattr(self, name) for name in METRIC_NAMES}
+        return {
+            name: getattr(self, name) for name in METRIC_NAMES if getattr(self, name) is not None
+        }
 
     def pvalues(self) -> dict[str, float]:
         """Permutation p-values of the mean test R² and the mean angle over splits.
@@ -121,20 +143,23 @@ class PairResult:
         -------
         dict of str to float
             ``r2_test_pvalue`` and ``angle_deg_pvalue``, each in
-            ``[1 / (n_permutations + 1), 1]`` (``nan`` if undefined).
+            ``[1 / (n_permutations + 1), 1]`` (``nan`` if undefined); no
+            angle for a probe without ``coef_``.
         """
-        return {
+        out = {
             "r2_test_pvalue": permutation_pvalue(
                 float(np.nanmean(self.r2_test)),
                 _nanmean_columns(self.r2_test_null),
                 alternative="greater",
-            ),
-            "angle_deg_pvalue": permutation_pvalue(
+            )
+        }
+        if self.angle_deg is not None and self.angle_deg_null is not None:
+            out["angle_deg_pvalue"] = permutation_pvalue(
                 float(np.nanmean(self.angle_deg)),
                 _nanmean_columns(self.angle_deg_null),
                 alternative="less",
-            ),
-        }
+            )
+        return out
 
 
 def _nanmean_columns(values: np.ndarray) -> np.ndarray:
@@ -145,12 +170,20 @@ def _nanmean_columns(values: np.ndarray) -> np.ndarray:
     return np.divide(sums, counts, out=np.full(values.shape[1], np.nan), where=counts > 0)
 
 
-def _fit(memo: ProbeMemo | None, X: np.ndarray, Y: np.ndarray, alphas: np.ndarray) -> AlphaGridFit:
-    """``fit_alpha_grid``, through the memo when there is one."""
+def _probe_key(probe: GridProbe) -> list:
+    """Return what identifies a probe's fits: its class and parameters (sequences by content)."""
+    parts: list = [f"{type(probe).__module__}.{type(probe).__qualname__}"]
+    for name, value in sorted(probe.get_params(deep=False).items()):
+        parts += [name, np.asarray(value) if isinstance(value, list | tuple) else value]
+    return parts
+
+
+def _fit(memo: ProbeMemo | None, probe: GridProbe, X: np.ndarray, Y: np.ndarray) -> GridProbe:
+    """Return a fitted copy of ``probe``, through the memo when there is one."""
     if memo is None:
-        return fit_alpha_grid(X, Y, alphas)
-    key = content_key("fit_alpha_grid", X, Y, alphas)
-    return memo.get_or_compute(key, lambda: fit_alpha_grid(X, Y, alphas))
+        return clone(probe).fit(X, Y)
+    key = content_key("fit", *_probe_key(probe), X, Y)
+    return memo.get_or_compute(key, lambda: clone(probe).fit(X, Y))
 
 
 def evaluate_pair(
@@ -159,7 +192,8 @@ def evaluate_pair(
     X_test_class: ArrayLike,
     y_test_class: ArrayLike,
     *,
-    alphas: Sequence[float],
+    probe: GridProbe | None = None,
+    alphas: Sequence[float] | None = None,
     same_class: bool,
     n_splits: int,
     n_train: int,
@@ -170,7 +204,7 @@ def evaluate_pair(
     train_class: str = "train class",
     test_class: str = "test class",
 ) -> list[PairResult]:
-    """Run the probe protocol on one class pair for a grid of alphas.
+    """Run the probe protocol on one class pair for a probe's whole grid.
 
     Parameters
     ----------
@@ -183,8 +217,11 @@ def evaluate_pair(
         ``same_class``).
     y_test_class : array-like of shape (n_images_b,)
         Scale ratios of the test class.
-    alphas : sequence of float
-        Finite alphas ``>= 0``; every alpha uses the same splits.
+    probe : GridProbe or None, default=None
+        The probe, with its grid; every grid value uses the same splits.
+    alphas : sequence of float or None, default=None
+        Shorthand for ``probe=LassoPathProbe(grid=alphas)`` (finite alphas
+        ``>= 0``); give exactly one of ``probe`` and ``alphas``.
     same_class : bool
         Whether the two classes are the same; then test images are disjoint
         from training images.
@@ -214,7 +251,7 @@ def evaluate_pair(
     Returns
     -------
     list of PairResult
-        One result per alpha, in the order of ``alphas``. The same inputs give
+        One result per grid value, in the grid's order. The same inputs give
         identical numbers.
 
     Raises
@@ -228,11 +265,15 @@ def evaluate_pair(
     Notes
     -----
     Lasso fits use the exact LARS path (see
-    :func:`~src.probes.fit.fit_alpha_grid`), so they match
-    ``ScaleProbe(alpha)`` fits up to the latter's coordinate-descent
+    :func:`~src.probes.fit.fit_alpha_grid`), so they match separate
+    scikit-learn ``Lasso`` fits up to the latter's coordinate-descent
     tolerance.
     """
-    alpha_grid = check_alphas(alphas)
+    if (probe is None) == (alphas is None):
+        raise ScaleprobeError("evaluate_pair takes exactly one of probe= and alphas=")
+    if probe is None:
+        probe = LassoPathProbe(grid=alphas)
+    alpha_grid = probe.grid_values()
     seed = check_seed(seed)
     n_permutations = check_count(n_permutations, "n_permutations")
     XA, yA = check_X_y(X_train_class, y_train_class, y_numeric=True, dtype=np.float64)
@@ -264,17 +305,17 @@ def evaluate_pair(
 
     def compute() -> list[PairResult]:
         return _evaluate(
-            XA, yA, XB, yB, splits, alpha_grid, seed, n_permutations, memo,
-            what=f"{train_class}->{test_class} probes ({alpha_grid.size} alphas, "
-            f"{n_permutations} permutations), splits",
+            XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, memo,
+            what=f"{train_class}->{test_class} probes ({alpha_grid.size} "
+            f"{probe.param_name} values, {n_permutations} permutations), splits",
         )  # fmt: skip
 
     if memo is None:
         results = compute()
     else:
         key = content_key(
-            "evaluate_pair", XA, yA, XB, yB, alpha_grid, same_class, n_splits, n_train,
-            n_test, seed, n_permutations,
+            "evaluate_pair", *_probe_key(probe), XA, yA, XB, yB, alpha_grid, same_class,
+            n_splits, n_train, n_test, seed, n_permutations,
         )  # fmt: skip
         results = memo.get_or_compute(key, compute)
     return [copy.deepcopy(r) for r in results]
@@ -286,6 +327,7 @@ def _evaluate(
     XB: np.ndarray,
     yB: np.ndarray,
     splits: list[Split],
+    probe: GridProbe,
     alpha_grid: np.ndarray,
     seed: int,
     n_permutations: int,
@@ -299,6 +341,7 @@ def _evaluate(
     angle_null = np.empty((n_alphas, n_splits, n_permutations))
     coef = np.empty((n_alphas, n_splits, d))
     coef_test = np.empty((n_alphas, n_splits, d))
+    linear = True
     for i, split in log_progress(enumerate(splits), n_splits, what):
         rng = np.random.default_rng([seed, i])
         Xa, ya = XA[split.train], yA[split.train]
@@ -308,32 +351,42 @@ def _evaluate(
             perms_a.append(shuffled(ya, rng))
             perms_b.append(shuffled(yb, rng))
         # Only the training-class fit can recur in another pair (same images).
-        fit_a = _fit(memo, Xa, np.column_stack([ya, *perms_a]), alpha_grid)
-        fit_b = fit_alpha_grid(Xb, np.column_stack([yb, *perms_b]), alpha_grid)
+        fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
         pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_alphas, n_test)
-        cos = cosines(fit_a.coef, fit_b.coef)  # (targets, n_alphas)
-        angle = np.degrees(np.arccos(cos))
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
-        pred_a = fit_a.predict(Xa, targets=slice(0, 1))[0]  # real ratios only
-        out["r2_train"][:, i] = r2_rows(ya, pred_a)  # (n_alphas,)
+        out["r2_train"][:, i] = r2_rows(ya, fit_a.predict(Xa)[0])  # real ratios: (n_alphas,)
         out["r2_test"][:, i] = r2_test[0]
-        out["nnz"][:, i] = np.count_nonzero(fit_a.coef[0], axis=1)
+        r2_null[:, i] = r2_test[1:].T
+        linear = linear and hasattr(fit_a, "coef_")
+        if not linear:
+            continue  # no coefficients: R² and its null only
+        fit_b = clone(probe).fit(Xb, np.column_stack([yb, *perms_b]))
+        cos = cosines(fit_a.coef_, fit_b.coef_)  # (targets, n_alphas)
+        angle = np.degrees(np.arccos(cos))
+        out["nnz"][:, i] = np.count_nonzero(fit_a.coef_[0], axis=1)
         out["cos"][:, i] = cos[0]
         out["angle_deg"][:, i] = angle[0]
-        r2_null[:, i] = r2_test[1:].T
         angle_null[:, i] = angle[1:].T
-        coef[:, i] = fit_a.coef[0]
-        coef_test[:, i] = fit_b.coef[0]
+        coef[:, i] = fit_a.coef_[0]
+        coef_test[:, i] = fit_b.coef_[0]
     out["r2_test_shuffled"] = r2_null[:, :, 0]
     out["angle_deg_shuffled"] = angle_null[:, :, 0]
+
+    def geometry(values: np.ndarray) -> np.ndarray | None:
+        return values.copy() if linear else None
+
     return [
         PairResult(
             alpha=float(alpha_grid[j]),
-            **{name: out[name][j].copy() for name in METRIC_NAMES},
-            coef=coef[j].copy(),
-            coef_test=coef_test[j].copy(),
+            **{
+                name: geometry(out[name][j]) if name in GEOMETRY_NAMES else out[name][j].copy()
+                for name in METRIC_NAMES
+            },
+            coef=geometry(coef[j]),
+            coef_test=geometry(coef_test[j]),
             r2_test_null=r2_null[j].copy(),
-            angle_deg_null=angle_null[j].copy(),
+            angle_deg_null=geometry(angle_null[j]),
+            param=probe.param_name,
         )
         for j in range(n_alphas)
     ]

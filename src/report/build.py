@@ -274,7 +274,12 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     for title, text, section_tables in sections:
         lines += [f"## {title}", "", text] + [t.to_markdown() for t in section_tables]
         tables += section_tables
-    lines += ["## Runs", "", "| train | test | alpha | weights | run id |", "|---|---|---|---|---|"]
+    lines += [
+        "## Runs",
+        "",
+        f"| train | test | {data.param} | weights | run id |",
+        "|---|---|---|---|---|",
+    ]
     for (train, test, alpha), run in [*sorted(data.main.items()), *sorted(data.random.items())]:
         lines.append(
             f"| {class_name(train)} | {class_name(test)} | {alpha:g} | {run.weights} "

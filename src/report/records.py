@@ -1,8 +1,11 @@
 """The jobs of a sweep as typed records, and which of them each table uses.
 
-A sweep's jobs differ by pair, alpha and maybe weights. The report shows
-least squares (``alpha = 0``) beside the Lasso at the reference alpha (or the
-sweep's alpha nearest to it), pretrained weights beside random weights (the
+A sweep's jobs differ by pair, probe hyperparameter (the Lasso's alpha) and
+maybe weights; runs are keyed by pair and hyperparameter value within one
+probe (the ``probe`` param: one report shows one probe, ``lasso`` for runs
+logged before probes were named). The report shows least squares
+(``alpha = 0``) beside the Lasso at the reference alpha (or the sweep's alpha
+nearest to it), pretrained weights beside random weights (the
 random-weights null) when the sweep holds both, and refuses to mix runs that
 cannot be compared (another backbone, layer or feature dimension).
 """
@@ -31,6 +34,8 @@ __all__ = [
 # The paper's classes (ImageNet WNIDs, also those of the synthetic set).
 CLASS_NAMES = {"n02058221": "albatross", "n01608432": "kite", "n04037443": "racing car"}
 RANDOM_WEIGHTS = "random"
+# Runs logged before the probe seam: the Lasso path, keyed by alpha.
+DEFAULT_PROBE, DEFAULT_PARAM = "lasso", "alpha"
 _REQUIRED = ("train_class", "test_class", "alpha", "weights", "backbone", "layer", "feature_dim")
 # Params that must agree across the runs of one report.
 _SHARED = ("feature_dim", "backbone", "layer", "data", "n_splits")
@@ -93,9 +98,19 @@ class JobRecord:
         return self.train_class, self.test_class
 
     @property
+    def probe(self) -> str:
+        """The probe's name (the ``probe`` param)."""
+        return self.params.get("probe", DEFAULT_PROBE)
+
+    @property
+    def param(self) -> str:
+        """The name of the probe's hyperparameter (the ``probe_param`` param)."""
+        return self.params.get("probe_param", DEFAULT_PARAM)
+
+    @property
     def alpha(self) -> float:
-        """The job's Lasso alpha (0: least squares)."""
-        return float(self.params["alpha"])
+        """The job's hyperparameter value (the Lasso's alpha; 0: least squares)."""
+        return float(self.params[self.param])
 
     @property
     def weights(self) -> str:
@@ -116,18 +131,20 @@ def job_record(run_id: str, params: Mapping[str, str], metrics: Mapping[str, flo
     ScaleprobeError
         If a param the report needs is missing or malformed.
     """
-    missing = [name for name in _REQUIRED if name not in params]
+    param = params.get("probe_param", DEFAULT_PARAM)
+    missing = [name for name in (*_REQUIRED, param) if name not in params]
+    missing = list(dict.fromkeys(missing))
     if missing:
         raise ScaleprobeError(
             f"run {run_id!r} lacks the params {missing}; it was not logged by src.run "
             "(pass the parent run of a src.run sweep)"
         )
     try:
-        float(params["alpha"])
+        float(params[param])
         int(params["feature_dim"])
     except ValueError:
         raise ScaleprobeError(
-            f"run {run_id!r} has alpha={params['alpha']!r}, feature_dim="
+            f"run {run_id!r} has {param}={params[param]!r}, feature_dim="
             f"{params['feature_dim']!r}; expected a float and an integer"
         ) from None
     return JobRecord(run_id=run_id, params=dict(params), metrics=dict(metrics))
@@ -140,7 +157,8 @@ class ReportData:
     Attributes
     ----------
     main : dict of (train_class, test_class, alpha) to JobRecord
-        Runs of the main weights (pretrained if the sweep has them).
+        Runs of the main weights (pretrained if the sweep has them), by pair
+        and value of the probe's hyperparameter (``alpha`` for the Lasso).
     random : dict of (train_class, test_class, alpha) to JobRecord
         Runs with random weights, when the main weights are pretrained (the
         random-weights null); empty otherwise.
@@ -158,6 +176,10 @@ class ReportData:
         The main weights label.
     shared : dict of str to str
         Params common to all runs (backbone, layer, data, feature_dim, n_splits).
+    probe : str, default="lasso"
+        The probe of every run.
+    param : str, default="alpha"
+        The name of its hyperparameter, the last item of every key.
     """
 
     main: dict[tuple[str, str, float], JobRecord]
@@ -169,6 +191,8 @@ class ReportData:
     reference_alpha: float
     weights: str
     shared: dict[str, str] = field(default_factory=dict)
+    probe: str = DEFAULT_PROBE
+    param: str = DEFAULT_PARAM
 
     @property
     def feature_dim(self) -> int:
@@ -219,8 +243,8 @@ def organize(
     Raises
     ------
     ScaleprobeError
-        If no run matches ``select``, or the runs differ in backbone, layer,
-        data, feature dimension or number of splits, or use several
+        If no run matches ``select``, or the runs differ in probe, backbone,
+        layer, data, feature dimension or number of splits, or use several
         pretrained weights.
     """
     select = dict(select or {})
@@ -228,6 +252,12 @@ def organize(
     if not kept:
         raise ScaleprobeError(
             f"report.select={select!r} matches none of the sweep's {len(records)} runs"
+        )
+    probes = sorted({(r.probe, r.param) for r in kept})
+    if len(probes) > 1:
+        raise ScaleprobeError(
+            f"the sweep's runs use several probes {[p for p, _ in probes]}; report one at a "
+            "time with +report.select.probe=<name>"
         )
     shared = {}
     for name in _SHARED:
@@ -265,4 +295,6 @@ def organize(
         reference_alpha=float(reference_alpha),
         weights=weights,
         shared=shared,
+        probe=probes[0][0],
+        param=probes[0][1],
     )

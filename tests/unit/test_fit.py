@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
+from reference_probe import ScaleProbe
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import src.probes.fit as fit_module
 from src.errors import ScaleprobeError
-from src.probes.fit import ScaleProbe, fit_alpha_grid, lasso_path_coefs, standardization
+from src.probes.fit import fit_alpha_grid, standardization
 from src.probes.geometry import cosine
 
 
@@ -101,7 +102,13 @@ def test_estimator_protocol():
         probe.predict(np.zeros((2, 4)))
 
 
-def test_lasso_path_coefs_equal_separate_fits():
+def lasso_path_coefs(X, y, alphas, *, tol, max_iter, return_intercepts=False):
+    """The coordinate-descent path of one target (``lasso_path_coefs`` before #12.3)."""
+    fit = fit_alpha_grid(X, y, alphas, solver="cd", max_iter=max_iter, tol=tol)
+    return (fit.coef[0], fit.intercept[0]) if return_intercepts else fit.coef[0]
+
+
+def test_cd_path_equals_separate_fits():
     X, y, _ = _planted(n=60, d=120, noise=0.05)
     alphas = [1e-3, 0.0, 1e-2, 3e-4, 3e-3]  # unordered, with a least-squares entry
     coefs, intercepts = lasso_path_coefs(

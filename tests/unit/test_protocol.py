@@ -1,8 +1,10 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+from reference_probe import ScaleProbe
 
 from src.errors import ScaleprobeError
-from src.probes.fit import ScaleProbe
 from src.probes.memo import ProbeMemo
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
@@ -235,3 +237,38 @@ def test_all_zero_probes_give_pvalue_one():
     null_means = r.r2_test_null.mean(axis=0)
     np.testing.assert_allclose(null_means, r.r2_test.mean(), rtol=0, atol=1e-12)
     assert r.pvalues()["r2_test_pvalue"] == 1.0
+
+
+def test_any_probe_gets_r2_and_nulls_geometry_only_with_coef(monkeypatch):
+    # #12.3: the protocol works with any GridProbe; the geometry needs coef_.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "probe_plugin"))
+    from ridge_probe import RidgeNoCoefProbe, RidgeProbe
+
+    XA, yA = _class(1, n=100)
+    XB, yB = _class(2, n=100)
+    kw = dict(same_class=False, n_splits=2, n_train=60, n_test=40, seed=0, n_permutations=4)
+    linear = evaluate_pair(XA, yA, XB, yB, probe=RidgeProbe(grid=[0.0, 1.0]), **kw)
+    hidden = evaluate_pair(XA, yA, XB, yB, probe=RidgeNoCoefProbe(grid=[0.0, 1.0]), **kw)
+    lasso0 = evaluate_pair(XA, yA, XB, yB, alphas=[0.0], **kw)[0]
+    for a, b in zip(linear, hidden, strict=True):
+        assert a.param == b.param == "l2"
+        assert a.linear
+        assert not b.linear
+        assert tuple(a.metrics()) == METRIC_NAMES
+        assert tuple(b.metrics()) == ("r2_train", "r2_test", "r2_test_shuffled")
+        np.testing.assert_allclose(b.r2_test, a.r2_test, atol=1e-10)
+        np.testing.assert_allclose(b.r2_test_null, a.r2_test_null, atol=1e-10)
+        assert b.coef is None
+        assert b.angle_deg_null is None
+        assert set(b.pvalues()) == {"r2_test_pvalue"}
+        assert set(a.pvalues()) == {"r2_test_pvalue", "angle_deg_pvalue"}
+    # ridge at l2=0 is least squares: the Lasso path's alpha=0
+    np.testing.assert_allclose(linear[0].coef, lasso0.coef, atol=1e-8)
+    np.testing.assert_allclose(linear[0].r2_test, lasso0.r2_test, atol=1e-8)
+    assert np.all(linear[1].r2_train < linear[0].r2_train)
+
+
+def test_evaluate_pair_takes_one_probe():
+    XA, yA = _class(1, n=50)
+    with pytest.raises(ScaleprobeError, match="exactly one of probe= and alphas="):
+        evaluate_pair(XA, yA, XA, yA, same_class=True, n_splits=1, n_train=10, n_test=10, seed=0)

@@ -214,3 +214,26 @@ def test_path_summary_and_random_directions():
     stats = random_direction_stats(1280, 200)
     assert abs(stats["angle_deg"] - 90) < 0.5
     assert abs(stats["cos"]) < 0.01
+
+
+def test_runs_are_keyed_by_probe_and_its_hyperparameter():
+    # #12.3: a probe's runs are keyed by the value of the hyperparameter it declares
+    # (logged as probe_param), not by the alpha param, and one report shows one probe.
+    ridge = [
+        make_record(*pair, 0.0, probe="ridge", probe_param="l2", l2=str(value), seed=value + 1)
+        for pair in ((A, A), (A, K))
+        for value in (0.0, 10.0)
+    ]
+    data = organize(ridge, 0.001)
+    assert (data.probe, data.param) == ("ridge", "l2")
+    assert data.alphas == [0.0, 10.0]
+    assert sorted(data.main) == sorted([(A, A, 0.0), (A, A, 10.0), (A, K, 0.0), (A, K, 10.0)])
+    assert data.get((A, K), 10.0).params["l2"] == "10.0"
+    # runs logged before the seam are the Lasso, keyed by alpha
+    lasso = organize(sweep(), 0.001)
+    assert (lasso.probe, lasso.param) == ("lasso", "alpha")
+    with pytest.raises(ScaleprobeError, match=r"several probes \['lasso', 'ridge'\].*select.probe"):
+        organize([*sweep(), *ridge], 0.001)
+    assert organize([*sweep(), *ridge], 0.001, {"probe": "ridge"}).probe == "ridge"
+    with pytest.raises(ScaleprobeError, match=r"lacks the params \['l2'\]"):
+        job_record("r", {k: v for k, v in ridge[0].params.items() if k != "l2"}, {})
