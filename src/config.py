@@ -52,15 +52,16 @@ def _choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
 
 def validate_config(cfg: DictConfig) -> None:
     """Check every value the run reads; raise :class:`ScaleprobeError` on the first bad one."""
-    from src.features.backbones import BACKBONES
+    from src.features.backbones import backbone_options, create_backbone_spec
 
     _number(cfg, "alpha", minimum=0.0)
     _number(cfg, "seed", minimum=0, integer=True)
     _number(cfg, "n_splits", minimum=2, integer=True)
     _number(cfg, "n_train", minimum=2, integer=True)
     _number(cfg, "n_test", minimum=2, integer=True)
-    _choice(cfg, "backbone.name", tuple(sorted(BACKBONES)))
+    _choice(cfg, "backbone.name", tuple(backbone_options()))
     _number(cfg, "backbone.input_size", minimum=32, integer=True)
+    create_backbone_spec(cfg.backbone)  # every other backbone key, one line per mistake
     _choice(cfg, "data.name", _DATA_SOURCES)
     _choice(cfg, "data.policy", _POLICIES)
     _choice(cfg, "data.on_size_mismatch", _SIZE_MISMATCH)

@@ -24,12 +24,17 @@ from src.config import validate_config
 from src.data.records import ImageRecord
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
-from src.features.backbones import WeightsSource, build_backbone, model_fields, resolve_weights
+from src.features.backbones import (
+    WeightsSource,
+    build_backbone,
+    create_backbone_spec,
+    model_fields,
+    resolve_weights,
+)
 from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
 from src.features.extract import (
     ExtractionSettings,
-    Preprocessing,
     ensure_features,
     feature_fields,
     key_params,
@@ -76,15 +81,10 @@ def class_features(
     Images the extraction skipped as unreadable (``extract.on_bad_image=skip``)
     are removed from ``records`` in place, so records and feature rows stay aligned.
     """
-    backbone = cfg.backbone
-    source = resolve_weights(
-        backbone.name,
-        backbone.weights,
-        weights_path=backbone.weights_path,
-        require_weights=backbone.require_weights,
-    )
-    node = resolve_layer(backbone.name, cfg.layer.name)
-    extra = [resolve_layer(backbone.name, name) for name in cfg.extract.extra_layers]
+    spec = create_backbone_spec(cfg.backbone)
+    source = resolve_weights(spec)
+    node = resolve_layer(spec, cfg.layer.name)
+    extra = [resolve_layer(spec, name) for name in cfg.extract.extra_layers]
     nodes = list(dict.fromkeys([node, *extra]))
     settings = resolve_settings(
         ExtractionSettings(
@@ -99,17 +99,16 @@ def class_features(
             gpu_decode=cfg.extract.get("gpu_decode", True),
         )
     )
-    transform = bool(backbone.transform_input)
-    model = model_fields(backbone.name, source, transform_input=transform)
-    preprocessing = Preprocessing(size=backbone.input_size)
+    model = model_fields(spec, source)
+    preprocessing = spec.preprocessing()
     features, keys = {}, {}
     for class_id, class_records in records.items():
         entries = ensure_features(
             FeatureCache(cfg.paths.cache_dir),
-            backbone=backbone.name,
+            backbone=spec.name,
             weights=source.label,
             weights_sha256=source.sha256,
-            build_model=lambda: build_backbone(backbone.name, source, transform_input=transform),
+            build_model=lambda: build_backbone(spec, source),
             nodes=nodes,
             records=class_records,
             preprocessing=preprocessing,
@@ -126,7 +125,7 @@ def class_features(
         features[class_id] = np.asarray(entry.features)
         keys[class_id] = entry.key
     fields = feature_fields(
-        backbone=backbone.name,
+        backbone=spec.name,
         weights=source.label,
         weights_sha256=source.sha256,
         preprocessing=preprocessing,

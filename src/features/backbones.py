@@ -1,4 +1,10 @@
-"""Build a torchvision backbone with pretrained, local or random weights.
+"""One spec per backbone (conf/backbone/<name>.yaml); build it with pretrained or random weights.
+
+A :class:`BackboneSpec` knows everything that makes a model's features: its
+torchvision builder and builder kwargs, where its weights come from, its input
+size, normalization and input transform, the layer aliases of its nodes and how
+a node's output becomes one vector. Adding a torchvision classification model
+is one YAML file in ``conf/backbone``.
 
 Weights decide what the features mean, so their identity (a file's sha256 or
 the random-init seed) becomes part of every cache key and every MLflow run.
@@ -10,38 +16,230 @@ import logging
 import pickle
 import warnings
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 import torch
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torchvision.models import get_model, get_model_weights
+from torchvision.models import get_model, get_model_weights, list_models
 
 from src.errors import ScaleprobeError
 from src.features.checksums import sha256_file
 
 __all__ = [
-    "BACKBONES",
+    "CONF_DIR",
     "RANDOM_WEIGHTS",
+    "REDUCTIONS",
+    "BackboneSpec",
     "WeightsSource",
+    "backbone_options",
     "build_backbone",
     "builder_kwargs",
+    "create_backbone_spec",
+    "get_backbone_spec",
     "hub_checkpoint_path",
     "model_fields",
+    "reduce_output",
     "resolve_weights",
 ]
 
 logger = logging.getLogger(__name__)
 
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 RANDOM_WEIGHTS = "random"
 _RANDOM_INIT_SEED = 0
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Builder keyword arguments per backbone; InceptionV3 without the aux head and
-# without scipy's slow truncated-normal init (see NOTES: ~6 s saved).
-BACKBONES: dict[str, dict[str, object]] = {
-    "inception_v3": {"aux_logits": False, "init_weights": False},
-    "resnet50": {},
-}
+
+def _spatial_mean(out: torch.Tensor) -> torch.Tensor:
+    """NCHW maps averaged over H and W; any other output (e.g. a 2-d fc) flattened."""
+    return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
+
+
+# How a node's output becomes one vector per image, by the spec's `reduce` name;
+# a new output layout (NHWC, tokens) is one more entry.
+_REDUCERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"spatial_mean": _spatial_mean}
+REDUCTIONS = tuple(_REDUCERS)
+
+
+def reduce_output(reduce: str, out: torch.Tensor) -> torch.Tensor:
+    """Turn a node's batch output into ``(batch, dim)`` features by the reduction ``reduce``."""
+    try:
+        reducer = _REDUCERS[reduce]
+    except KeyError:
+        raise ScaleprobeError(
+            f"backbone.reduce={reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
+        ) from None
+    return reducer(out)
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How one backbone makes features; built from ``conf/backbone/<name>.yaml``.
+
+    Parameters
+    ----------
+    name : str
+        The backbone's name: the MLflow param ``backbone``, the cache key's
+        label, and the name of its ``conf/backbone`` option.
+    builder : str
+        The ``torchvision.models.get_model`` name (default: ``name``).
+    builder_kwargs : mapping, default={}
+        Keyword arguments of the builder, e.g. InceptionV3's
+        ``aux_logits: false, init_weights: false``.
+    weights : str, default="random"
+        ``random`` (seeded) or a weights name of the builder's torchvision
+        enum, looked up in torch's hub cache; nothing is downloaded.
+    weights_path : str, optional
+        A local state_dict checkpoint; wins over ``weights``.
+    require_weights : bool, default=False
+        A missing pretrained file is an error (True) or falls back to random
+        weights with one log line (False).
+    transform_input : bool, default=False
+        Pass ``transform_input=True`` to the builder when weights are loaded
+        (InceptionV3: the Google weights expect [-1, 1] input). The random
+        control keeps plain normalized input.
+    input_size : int, default=224
+        The side of the square the whole image is resized to (never cropped).
+    mean, std : sequence of 3 floats, default=ImageNet's
+        Per-channel normalization of 0..1 pixels.
+    reduce : str, default="spatial_mean"
+        How a node's output becomes one vector (:data:`REDUCTIONS`).
+    layer_aliases : mapping, default={}
+        Other names of nodes, e.g. the paper's Keras names ``mixed8: Mixed_7a``.
+    checkpoint_extra_prefixes : sequence of str, default=()
+        Heads the model is built without (``AuxLogits.``): their checkpoint
+        keys are dropped; they lie outside every feature node.
+    """
+
+    name: str
+    builder: str = ""
+    builder_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    weights: str = RANDOM_WEIGHTS
+    weights_path: str | None = None
+    require_weights: bool = False
+    transform_input: bool = False
+    input_size: int = 224
+    mean: tuple[float, ...] = _IMAGENET_MEAN
+    std: tuple[float, ...] = _IMAGENET_STD
+    reduce: str = "spatial_mean"
+    layer_aliases: Mapping[str, str] = field(default_factory=dict)
+    checkpoint_extra_prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ScaleprobeError(f"backbone.name={self.name!r} must be a non-empty string")
+        set_ = object.__setattr__
+        set_(self, "builder", self.builder or self.name)
+        if self.builder not in list_models():
+            raise ScaleprobeError(
+                f"backbone.builder={self.builder!r} is not a torchvision model; choose from "
+                "torchvision.models.list_models(), e.g. resnet18"
+            )
+        for key in ("builder_kwargs", "layer_aliases"):
+            value = getattr(self, key)
+            if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+                raise ScaleprobeError(f"backbone.{key}={value!r} must be a mapping of names")
+            set_(self, key, _frozen(value))
+        if "weights" in self.builder_kwargs:
+            raise ScaleprobeError(
+                "backbone.builder_kwargs.weights is not allowed; set backbone.weights instead"
+            )
+        if not all(isinstance(v, str) for v in self.layer_aliases.values()):
+            raise ScaleprobeError(
+                f"backbone.layer_aliases={dict(self.layer_aliases)!r} must map names to nodes"
+            )
+        for key in ("mean", "std"):
+            value = tuple(getattr(self, key))
+            if len(value) != 3 or not all(isinstance(v, (int, float)) for v in value):
+                raise ScaleprobeError(f"backbone.{key}={list(value)!r} must be 3 numbers")
+            set_(self, key, tuple(float(v) for v in value))
+        if min(self.std) <= 0:
+            raise ScaleprobeError(f"backbone.std={list(self.std)!r} must be positive")
+        if self.reduce not in REDUCTIONS:
+            raise ScaleprobeError(
+                f"backbone.reduce={self.reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
+            )
+        set_(self, "checkpoint_extra_prefixes", tuple(self.checkpoint_extra_prefixes))
+        if self.weights_path is not None:
+            set_(self, "weights_path", str(self.weights_path))
+
+    def preprocessing(self) -> Any:
+        """Return the :class:`~src.features.extract.Preprocessing` its input gets."""
+        from src.features.extract import Preprocessing
+
+        return Preprocessing(size=int(self.input_size), mean=self.mean, std=self.std)
+
+
+def backbone_options() -> list[str]:
+    """Names of the ``backbone`` group's options: conf/backbone, plus Hydra's search path.
+
+    Inside a Hydra app (``python -m src.run``), options on an added search path
+    (``hydra.searchpath=[file://<dir>]``) count too.
+    """
+    from hydra.core.global_hydra import GlobalHydra
+
+    names = {p.stem for p in (CONF_DIR / "backbone").glob("*.yaml")}
+    hydra = GlobalHydra.instance()
+    if hydra.is_initialized():
+        names.update(hydra.config_loader().get_group_options("backbone"))
+    return sorted(names)
+
+
+def create_backbone_spec(node: DictConfig | Mapping[str, Any]) -> BackboneSpec:
+    """Build the spec a composed ``backbone`` node describes.
+
+    ``_target_`` names the spec class (:class:`BackboneSpec` or a subclass);
+    a node without it is a :class:`BackboneSpec`. An unknown key is an error
+    naming it and the allowed keys.
+    """
+    from hydra.utils import get_class
+
+    values = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+    values.pop("defaults", None)
+    target = values.pop("_target_", None)
+    cls = BackboneSpec
+    if target is not None:
+        try:
+            cls = get_class(str(target))
+        except Exception:  # hydra raises ImportError or ValueError, wrapped
+            cls = None
+        if not (isinstance(cls, type) and issubclass(cls, BackboneSpec)):
+            raise ScaleprobeError(
+                f"backbone._target_={target!r} is not a spec class; use "
+                "src.features.backbones.BackboneSpec (or a subclass)"
+            )
+    allowed = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(allowed))
+    if unknown:
+        raise ScaleprobeError(
+            f"backbone.{unknown[0]} is not a backbone setting; choose from {allowed}"
+        )
+    if "name" not in values:
+        raise ScaleprobeError("backbone.name is not set; every conf/backbone file names itself")
+    return cls(**values)
+
+
+def get_backbone_spec(backbone: BackboneSpec | str) -> BackboneSpec:
+    """Return ``backbone`` itself, or the spec of ``conf/backbone/<backbone>.yaml``."""
+    if isinstance(backbone, BackboneSpec):
+        return backbone
+    path = CONF_DIR / "backbone" / f"{backbone}.yaml"
+    if not path.is_file():
+        raise ScaleprobeError(
+            f"backbone={backbone!r} is not supported; choose from {backbone_options()} "
+            "(or add conf/backbone/<name>.yaml)"
+        )
+    return create_backbone_spec(OmegaConf.load(path))
 
 
 @dataclass(frozen=True)
@@ -55,106 +253,114 @@ class WeightsSource:
     path: Path | None = None
 
 
-def _check_name(name: str) -> None:
-    if name not in BACKBONES:
-        raise ScaleprobeError(
-            f"backbone={name!r} is not supported; choose from {sorted(BACKBONES)}"
-        )
-
-
-def hub_checkpoint_path(name: str, weights: str) -> Path:
+def hub_checkpoint_path(backbone: BackboneSpec | str, weights: str) -> Path:
     """Where torch's hub cache keeps the file of torchvision weights ``weights``."""
-    _check_name(name)
-    enum = get_model_weights(name)
+    spec = get_backbone_spec(backbone)
+    enum = get_model_weights(spec.builder)
     try:
         member = enum[weights]
     except KeyError:
         choices = [RANDOM_WEIGHTS, *enum.__members__]
         raise ScaleprobeError(
-            f"backbone.weights={weights!r} is not a weights name of {name}; choose from {choices}"
+            f"backbone.weights={weights!r} is not a weights name of {spec.builder}; "
+            f"choose from {choices}"
         ) from None
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(member.url).name
 
 
 def resolve_weights(
-    name: str,
-    weights: str = RANDOM_WEIGHTS,
+    backbone: BackboneSpec | str,
+    weights: str | None = None,
     *,
     weights_path: str | Path | None = None,
-    require_weights: bool = False,
+    require_weights: bool | None = None,
 ) -> WeightsSource:
-    """Find the weights file of backbone ``name`` and hash it; nothing is downloaded.
+    """Find the weights file of ``backbone`` and hash it; nothing is downloaded.
 
     Parameters
     ----------
-    name : str
-        A key of :data:`BACKBONES`.
-    weights : str, default="random"
+    backbone : BackboneSpec or str
+        A spec, or the name of a ``conf/backbone`` option.
+    weights : str, optional
         ``random`` (seeded, reproducible) or a torchvision weights name looked
-        up in torch's hub cache (``$TORCH_HOME/hub/checkpoints``).
+        up in torch's hub cache (``$TORCH_HOME/hub/checkpoints``); default:
+        the spec's.
     weights_path : path, optional
-        A local state_dict checkpoint; wins over ``weights``.
-    require_weights : bool, default=False
+        A local state_dict checkpoint; wins over ``weights``. Default: the spec's.
+    require_weights : bool, optional
         When the pretrained file is missing: raise if True, else fall back to
-        random weights and say so in one log line.
+        random weights and say so in one log line. Default: the spec's.
     """
-    _check_name(name)
+    spec = get_backbone_spec(backbone)
+    weights = spec.weights if weights is None else weights
+    weights_path = spec.weights_path if weights_path is None else weights_path
+    require = spec.require_weights if require_weights is None else require_weights
     if weights_path is not None:
         path = Path(weights_path)
         if not path.is_file():
             raise ScaleprobeError(f"backbone.weights_path={str(path)!r} does not exist")
         return WeightsSource(f"file:{path.name}", sha256_file(path), path)
     if weights != RANDOM_WEIGHTS:
-        path = hub_checkpoint_path(name, weights)
+        path = hub_checkpoint_path(spec, weights)
         if path.is_file():
             return WeightsSource(weights, sha256_file(path), path)
         advice = (
-            f"pretrained {name} weights {weights} not found: put {path.name} in "
-            f"{path.parent} (download it from {get_model_weights(name)[weights].url} on a "
-            f"machine with internet) or set backbone.weights_path=<file>"
+            f"pretrained {spec.name} weights {weights} not found: put {path.name} in "
+            f"{path.parent} (download it from {get_model_weights(spec.builder)[weights].url} on "
+            f"a machine with internet) or set backbone.weights_path=<file>"
         )
-        if require_weights:
+        if require:
             raise ScaleprobeError(advice)
         logger.warning("%s; using random weights (weights=random)", advice)
     return WeightsSource(RANDOM_WEIGHTS, f"random-init-seed-{_RANDOM_INIT_SEED}")
 
 
-def builder_kwargs(name: str, source: WeightsSource, *, transform_input: bool = False) -> dict:
-    """Keyword arguments ``get_model`` gets for ``name`` (the aux head aside).
+def builder_kwargs(
+    backbone: BackboneSpec | str, source: WeightsSource, *, transform_input: bool | None = None
+) -> dict[str, Any]:
+    """Keyword arguments the builder gets for ``source``'s weights.
 
-    ``transform_input`` (InceptionV3) applies only to loaded weights: the
-    random-init control keeps plain ImageNet-normalized input. The aux head
-    follows the checkpoint (whose sha256 is in the key) and lies outside every
-    feature node, so it is left out here.
+    ``transform_input`` (default: the spec's) applies only to loaded weights:
+    the random-init control keeps plain ImageNet-normalized input.
     """
-    _check_name(name)
-    kwargs = dict(BACKBONES[name])
-    if name == "inception_v3":
-        kwargs["transform_input"] = bool(transform_input) and source.path is not None
+    spec = get_backbone_spec(backbone)
+    kwargs = dict(spec.builder_kwargs)
+    transform = spec.transform_input if transform_input is None else transform_input
+    if transform and source.path is not None:
+        kwargs["transform_input"] = True
     return kwargs
 
 
 def model_fields(
-    name: str, source: WeightsSource, *, transform_input: bool = False
-) -> dict[str, object]:
+    backbone: BackboneSpec | str, source: WeightsSource, *, transform_input: bool | None = None
+) -> dict[str, Any]:
     """How the network is built beyond its weights: key fields of every entry.
 
     ``builder`` and the effective ``builder_kwargs`` (the input transform
-    included) and ``reduce``, how a node's output becomes one vector.
+    included), ``transform_input`` (whether it applies, said even when off)
+    and ``reduce``, how a node's output becomes one vector.
     """
+    spec = get_backbone_spec(backbone)
+    kwargs = builder_kwargs(spec, source, transform_input=transform_input)
     return {
-        "builder": name,
-        "builder_kwargs": builder_kwargs(name, source, transform_input=transform_input),
-        "reduce": "spatial_mean",
+        "builder": spec.builder,
+        "builder_kwargs": kwargs,
+        "transform_input": bool(kwargs.get("transform_input", False)),
+        "reduce": spec.reduce,
     }
 
 
-def _build(name: str, *, aux_logits: bool, kwargs: dict) -> nn.Module:
-    if name == "inception_v3":
-        kwargs = {**kwargs, "aux_logits": aux_logits}
+def _build(spec: BackboneSpec, kwargs: dict[str, Any]) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_RANDOM_INIT_SEED)
-        return get_model(name, weights=None, **kwargs)
+        try:
+            return get_model(spec.builder, weights=None, **kwargs)
+        except TypeError as error:  # a builder kwarg the model does not take
+            raise ScaleprobeError(
+                f"backbone {spec.name}: torchvision's {spec.builder} does not take "
+                f"{sorted(kwargs)} ({error}); fix backbone.builder_kwargs or "
+                "backbone.transform_input"
+            ) from None
 
 
 _EXPECTED_CHECKPOINT = "expected a state_dict saved by torch.save(model.state_dict(), path)"
@@ -193,23 +399,26 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def build_backbone(name: str, source: WeightsSource, *, transform_input: bool = False) -> nn.Module:
-    """Build backbone ``name`` in eval mode with the weights ``source`` names.
+def build_backbone(
+    backbone: BackboneSpec | str, source: WeightsSource, *, transform_input: bool | None = None
+) -> nn.Module:
+    """Build ``backbone`` in eval mode with the weights ``source`` names.
 
-    ``transform_input`` (InceptionV3 with pretrained weights only) maps
-    ImageNet-normalized input to the [-1, 1] range the Google weights expect.
-    A checkpoint must match the architecture key for key.
+    ``transform_input`` overrides the spec's (see :func:`builder_kwargs`). A
+    checkpoint must match the architecture key for key, apart from the heads
+    the spec lists in ``checkpoint_extra_prefixes``.
     """
-    kwargs = builder_kwargs(name, source, transform_input=transform_input)
+    spec = get_backbone_spec(backbone)
+    model = _build(spec, builder_kwargs(spec, source, transform_input=transform_input))
     if source.path is None:
-        return _build(name, aux_logits=False, kwargs=kwargs).eval()
+        return model.eval()
     state = _load_state_dict(source.path)
-    aux = any(key.startswith("AuxLogits.") for key in state)
-    model = _build(name, aux_logits=aux, kwargs=kwargs)
+    extra = spec.checkpoint_extra_prefixes
+    state = {k: v for k, v in state.items() if not (extra and k.startswith(extra))}
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ScaleprobeError(
-            f"checkpoint {source.path} does not fit {name}: missing keys "
+            f"checkpoint {source.path} does not fit {spec.name}: missing keys "
             f"{result.missing_keys[:3]}, unexpected keys {result.unexpected_keys[:3]} "
             f"({len(result.missing_keys)} missing, {len(result.unexpected_keys)} unexpected)"
         )

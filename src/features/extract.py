@@ -36,6 +36,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
 from src.errors import RunInterrupted, ScaleprobeError
+from src.features.backbones import RANDOM_WEIGHTS, WeightsSource, reduce_output
+from src.features.backbones import model_fields as spec_model_fields
 from src.features.cache import (
     CacheEntry,
     FeatureCache,
@@ -283,7 +285,11 @@ class RecordImages(Dataset):
 
 
 class PooledFeatures(pl.LightningModule):
-    """Normalize a uint8 batch, run it to the named nodes, average each map over H and W."""
+    """Normalize a uint8 batch, run it to the named nodes, reduce each output to a vector.
+
+    ``reduce`` names the reduction (the spec's; ``spatial_mean``: each map
+    averaged over H and W).
+    """
 
     def __init__(
         self,
@@ -292,9 +298,11 @@ class PooledFeatures(pl.LightningModule):
         preprocessing: Preprocessing,
         *,
         channels_last: bool = True,
+        reduce: str = "spatial_mean",
     ) -> None:
         super().__init__()
         self.nodes = list(nodes)
+        self.reduce = reduce
         self.size = preprocessing.size
         self.extractor = create_feature_extractor(model, return_nodes={n: n for n in self.nodes})
         self.channels_last = channels_last
@@ -304,15 +312,12 @@ class PooledFeatures(pl.LightningModule):
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Return ``{node: (batch, channels)}`` spatial means (flattened when not 4-d)."""
+        """Return ``{node: (batch, dim)}`` reduced outputs (``spatial_mean``: over H, W)."""
         x = (images.float() - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         outputs = self.extractor(x)
-        return {
-            node: (out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)).float()
-            for node, out in outputs.items()
-        }
+        return {node: reduce_output(self.reduce, out).float() for node, out in outputs.items()}
 
     def decode_on_device(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Decode raw JPEGs on this module's device and resize all images there.
@@ -478,6 +483,7 @@ def _extract_pending(
     partials: Mapping[str, PartialEntry],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
+    reduce: str = "spatial_mean",
 ) -> None:
     """Extract every batch not yet done in ``partials`` (all share one batch layout)."""
     first = next(iter(partials.values()))
@@ -507,7 +513,7 @@ def _extract_pending(
         multiprocessing_context=_worker_context() if workers else None,
     )
     module = PooledFeatures(
-        model, list(partials), preprocessing, channels_last=settings.channels_last
+        model, list(partials), preprocessing, channels_last=settings.channels_last, reduce=reduce
     )
     writer = _PartialWriter(
         partials,
@@ -534,9 +540,9 @@ def feature_fields(
     the effective precision, device and, on a GPU, the device decoder and
     resize are what count. ``model_fields`` says how the network is built
     beyond its weights (builder, builder kwargs with the input transform, the
-    reduction of a node's output); ``None`` means backbone ``backbone``'s
-    builder defaults, as :func:`src.features.backbones.model_fields` gives them
-    for random weights.
+    reduction of a node's output), as :func:`src.features.backbones.model_fields`
+    gives them; ``None`` means those of the ``conf/backbone`` spec named
+    ``backbone``, for random weights.
 
     Settings left out on purpose change only float rounding (ULPs), not the
     features: batch size, workers, ``channels_last``, the number of devices.
@@ -544,10 +550,7 @@ def feature_fields(
     if settings.gpu_decode:
         preprocessing = replace(preprocessing, **_DEVICE_DECODE)
     if model_fields is None:
-        from src.features.backbones import RANDOM_WEIGHTS, WeightsSource
-        from src.features.backbones import model_fields as default_fields
-
-        model_fields = default_fields(backbone, WeightsSource(RANDOM_WEIGHTS, ""))
+        model_fields = spec_model_fields(backbone, WeightsSource(RANDOM_WEIGHTS, ""))
     return {
         "format": CACHE_FORMAT,
         "backbone": backbone,
@@ -703,7 +706,8 @@ def _extract_entries(
 ) -> dict[str, CacheEntry]:
     """Extract ``nodes`` (their locks held) into partials and commit them."""
     model = build_model()
-    dims = feature_dims(model, list(nodes), preprocessing.size)
+    reduce = fields[nodes[0]].get("reduce", "spatial_mean")
+    dims = feature_dims(model, list(nodes), preprocessing.size, reduce)
     logger.info(
         "extracting %s of %s (weights=%s) for %d images of %s",
         ", ".join(nodes),
@@ -731,7 +735,7 @@ def _extract_entries(
             for partial in partials.values():
                 cache.discard(partial)
             open_all()
-        _extract_pending(model, records, partials, preprocessing, settings)
+        _extract_pending(model, records, partials, preprocessing, settings, reduce)
         entries = {}
         for node, partial in partials.items():
             meta = {

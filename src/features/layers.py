@@ -1,101 +1,115 @@
-"""Layer names: the paper's Keras names mapped to torchvision graph nodes.
+"""Layer names: a backbone spec's aliases (the paper's Keras names) or graph nodes.
 
 Run ``python -m src.features.layers inception_v3`` to list a backbone's layers
-with their feature dimensions.
+with their feature dimensions (any ``conf/backbone`` option, or a path to a
+backbone YAML).
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
+from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 from src.errors import ScaleprobeError
+from src.features.backbones import (
+    RANDOM_WEIGHTS,
+    BackboneSpec,
+    WeightsSource,
+    backbone_options,
+    build_backbone,
+    create_backbone_spec,
+    get_backbone_spec,
+    reduce_output,
+)
 
-__all__ = ["LAYER_ALIASES", "feature_dims", "list_layers", "main", "resolve_layer"]
-
-# Keras InceptionV3 block names (as in the paper) -> torchvision modules.
-LAYER_ALIASES: dict[str, dict[str, str]] = {
-    "inception_v3": {
-        "mixed0": "Mixed_5b",
-        "mixed1": "Mixed_5c",
-        "mixed2": "Mixed_5d",
-        "mixed3": "Mixed_6a",
-        "mixed4": "Mixed_6b",
-        "mixed5": "Mixed_6c",
-        "mixed6": "Mixed_6d",
-        "mixed7": "Mixed_6e",
-        "mixed8": "Mixed_7a",
-        "mixed9": "Mixed_7b",
-        "mixed10": "Mixed_7c",
-    },
-    "resnet50": {},
-}
-
-_INPUT_SIZE = {"inception_v3": 299, "resnet50": 224}
+__all__ = ["feature_dims", "list_layers", "main", "resolve_layer"]
 
 
-def _random_model(name: str) -> nn.Module:
-    from src.features.backbones import RANDOM_WEIGHTS, WeightsSource, build_backbone
-
-    return build_backbone(name, WeightsSource(RANDOM_WEIGHTS, ""))
+def _random_model(spec: BackboneSpec) -> nn.Module:
+    return build_backbone(spec, WeightsSource(RANDOM_WEIGHTS, ""))
 
 
 @functools.cache
-def _graph_nodes(name: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """All eval-mode graph nodes and the top-level blocks, for a backbone name."""
-    model = _random_model(name)
+def _graph_nodes_of(builder: str, kwargs_json: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    spec = BackboneSpec(name=builder, builder=builder, builder_kwargs=json.loads(kwargs_json))
+    model = _random_model(spec)
     _, nodes = get_graph_node_names(model)
     blocks = tuple(child for child, _ in model.named_children())
     return frozenset(nodes) | frozenset(blocks), blocks
 
 
-def resolve_layer(backbone: str, layer: str) -> str:
-    """Return the torchvision node name for ``layer`` (a Keras alias or a node name)."""
-    aliases = LAYER_ALIASES.get(backbone, {})
+def _graph_nodes(spec: BackboneSpec) -> tuple[frozenset[str], tuple[str, ...]]:
+    """All eval-mode graph nodes and the top-level blocks of a backbone (cached)."""
+    return _graph_nodes_of(spec.builder, json.dumps(dict(spec.builder_kwargs), sort_keys=True))
+
+
+def resolve_layer(backbone: BackboneSpec | str, layer: str) -> str:
+    """Return the torchvision node name for ``layer`` (an alias of the spec or a node name)."""
+    spec = get_backbone_spec(backbone)
+    aliases = spec.layer_aliases
     if layer in aliases:
         return aliases[layer]
-    nodes, blocks = _graph_nodes(backbone)
+    nodes, blocks = _graph_nodes(spec)
     if layer in nodes:
         return layer
     raise ScaleprobeError(
-        f"layer={layer!r} is not a layer of {backbone}; choose from "
+        f"layer={layer!r} is not a layer of {spec.name}; choose from "
         f"{[*aliases, *blocks]} or any node that "
-        f"`python -m src.features.layers {backbone} --all` lists"
+        f"`python -m src.features.layers {spec.name} --all` lists"
     )
 
 
-def feature_dims(model: nn.Module, nodes: list[str], input_size: int) -> dict[str, int]:
-    """Channels of each node's output for one dummy image (the spatial mean keeps them)."""
+def feature_dims(
+    model: nn.Module, nodes: list[str], input_size: int, reduce: str = "spatial_mean"
+) -> dict[str, int]:
+    """Length of each node's feature vector, from one dummy image."""
     extractor = create_feature_extractor(model, return_nodes={n: n for n in nodes})
     with torch.inference_mode():
         outputs = extractor(torch.zeros(1, 3, input_size, input_size))
-    return {n: int(out.shape[1]) for n, out in outputs.items()}
+    return {n: int(reduce_output(reduce, out).shape[1]) for n, out in outputs.items()}
 
 
-def list_layers(backbone: str, *, all_nodes: bool = False) -> list[tuple[str, str, int]]:
+def list_layers(
+    backbone: BackboneSpec | str, *, all_nodes: bool = False
+) -> list[tuple[str, str, int]]:
     """Return ``(name, torchvision node, feature dim)`` for a backbone's layers."""
-    model = _random_model(backbone)
-    aliases = LAYER_ALIASES.get(backbone, {})
-    alias_of = {node: alias for alias, node in aliases.items()}
-    _, blocks = _graph_nodes(backbone)
+    spec = get_backbone_spec(backbone)
+    model = _random_model(spec)
+    alias_of = {node: alias for alias, node in spec.layer_aliases.items()}
+    _, blocks = _graph_nodes(spec)
     if all_nodes:
         _, ordered = get_graph_node_names(model)
         nodes = [n for n in ordered if n != "x"]
     else:
         nodes = [b for b in blocks if b not in {"fc", "dropout", "avgpool", "flatten"}]
-    dims = feature_dims(model, nodes, _INPUT_SIZE[backbone])
+    dims = feature_dims(model, nodes, spec.input_size, spec.reduce)
     return [(alias_of.get(n, n), n, dims[n]) for n in nodes]
+
+
+def _spec_argument(value: str) -> BackboneSpec:
+    if value.endswith((".yaml", ".yml")) and Path(value).is_file():
+        return create_backbone_spec(OmegaConf.load(value))
+    if value not in backbone_options():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a backbone; choose from {backbone_options()} or a YAML file"
+        )
+    return get_backbone_spec(value)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print a backbone's layer names with their feature dimensions."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("backbone", choices=sorted(LAYER_ALIASES))
+    parser.add_argument(
+        "backbone", type=_spec_argument, help="a conf/backbone option or a backbone YAML file"
+    )
     parser.add_argument("--all", action="store_true", help="every graph node, not only blocks")
     args = parser.parse_args(argv)
     rows = list_layers(args.backbone, all_nodes=args.all)

@@ -251,8 +251,8 @@ def test_transform_input_is_in_the_cache_key_and_logged(tmp_path, checkpoint):
         runs[transform] = result.stdout + result.stderr
     assert "extracting Mixed_7a" in runs["false"]  # not reused from the first run
     first, second = _child_params(tmp_path / "mlruns")
-    assert first["features.builder_kwargs.transform_input"] == "True"
-    assert second["features.builder_kwargs.transform_input"] == "False"
+    assert first["features.transform_input"] == "True"
+    assert second["features.transform_input"] == "False"
     assert first["cache_key"] != second["cache_key"]
     assert first["features.precision"] == second["features.precision"] == "32-true"
     assert first["features.preprocessing.size"] == "96"

@@ -6,13 +6,19 @@ import hashlib
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from src.errors import ScaleprobeError
 from src.features.backbones import (
+    CONF_DIR,
     RANDOM_WEIGHTS,
+    BackboneSpec,
     WeightsSource,
     build_backbone,
+    create_backbone_spec,
+    get_backbone_spec,
     hub_checkpoint_path,
+    model_fields,
     resolve_weights,
 )
 
@@ -157,3 +163,63 @@ def test_a_file_that_is_not_a_checkpoint_is_one_clean_line(tmp_path, write, reas
         f"checkpoint {path} cannot be read as a state_dict: {reason}; "
         "expected a state_dict saved by torch.save(model.state_dict(), path)"
     )
+
+
+def test_shipped_specs_come_from_their_yaml():
+    inception = get_backbone_spec("inception_v3")
+    assert isinstance(inception, BackboneSpec)
+    assert (inception.builder, inception.input_size, inception.reduce) == (
+        "inception_v3",
+        299,
+        "spatial_mean",
+    )
+    assert dict(inception.builder_kwargs) == {"aux_logits": False, "init_weights": False}
+    assert inception.layer_aliases["mixed8"] == "Mixed_7a"
+    assert inception.transform_input is True
+    assert inception.mean == (0.485, 0.456, 0.406)
+    resnet = get_backbone_spec("resnet50")
+    assert (resnet.weights, resnet.input_size, dict(resnet.layer_aliases)) == (
+        "IMAGENET1K_V1",
+        224,
+        {},
+    )
+    assert resnet.preprocessing().size == 224
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colour": "red"}, r"backbone.colour is not a backbone setting; choose from \['name'"),
+        ({"reduce": "max"}, r"backbone.reduce='max' is not allowed; choose from"),
+        ({"builder": "resnet9000"}, r"backbone.builder='resnet9000' is not a torchvision model"),
+        ({"mean": [0.5, 0.5]}, r"backbone.mean=\[0.5, 0.5\] must be 3 numbers"),
+        ({"_target_": "os.getcwd"}, r"backbone._target_='os.getcwd' is not a spec class"),
+        ({"builder_kwargs": {"weights": "x"}}, r"builder_kwargs.weights is not allowed"),
+    ],
+)
+def test_a_bad_backbone_yaml_is_one_line_naming_the_key(changes, message):
+    node = OmegaConf.merge(OmegaConf.load(CONF_DIR / "backbone" / "resnet50.yaml"), changes)
+    with pytest.raises(ScaleprobeError, match=message):
+        create_backbone_spec(node)
+
+
+def test_a_spec_not_in_conf_builds_and_resolves_its_layers():
+    spec = BackboneSpec(name="tiny_resnet", builder="resnet18", input_size=64)
+    source = resolve_weights(spec)
+    assert source.label == RANDOM_WEIGHTS
+    model = build_backbone(spec, source)
+    assert type(model).__name__ == "ResNet"
+    assert model_fields(spec, source) == {
+        "builder": "resnet18",
+        "builder_kwargs": {},
+        "transform_input": False,
+        "reduce": "spatial_mean",
+    }
+
+
+def test_transform_input_on_a_model_without_it_is_one_line(tmp_path):
+    spec = get_backbone_spec("resnet50")
+    path = tmp_path / "w.pth"
+    torch.save(build_backbone(spec, resolve_weights(spec, RANDOM_WEIGHTS)).state_dict(), path)
+    with pytest.raises(ScaleprobeError, match=r"torchvision's resnet50 does not take"):
+        build_backbone(spec, resolve_weights(spec, weights_path=path), transform_input=True)

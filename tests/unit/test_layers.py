@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from src.errors import ScaleprobeError
-from src.features.layers import LAYER_ALIASES, list_layers, main, resolve_layer
+from src.features.backbones import get_backbone_spec
+from src.features.layers import list_layers, main, resolve_layer
 
 INCEPTION_DIMS = {
     "mixed0": 256,
@@ -28,7 +29,7 @@ def test_inception_layer_table_matches_real_feature_dims():
         name: dim for name, (_, dim) in table.items() if name in INCEPTION_DIMS
     } == INCEPTION_DIMS
     assert table["mixed8"] == ("Mixed_7a", 1280)
-    assert set(LAYER_ALIASES["inception_v3"]) == set(INCEPTION_DIMS)
+    assert set(get_backbone_spec("inception_v3").layer_aliases) == set(INCEPTION_DIMS)
 
 
 def test_resnet_stages_have_their_dims():
