@@ -76,7 +76,7 @@ def class_features(
     Returns the features and cache key per class, the weights, and the key
     fields shared by every class (how the features were made, for the params).
 
-    Public because ``python -m src.extract`` (the pipeline's features stage) fills
+    Public because ``python -m src.prepare`` (the pipeline's features stage) fills
     the cache through exactly this code, so its entries are the ones a run reuses.
     Images the extraction skipped as unreadable (``extract.on_bad_image=skip``)
     are removed from ``records`` in place, so records and feature rows stay aligned.

@@ -1,4 +1,4 @@
-"""Stage 1: annotations and images become image records with a scale ratio."""
+"""Stage 1: annotations and images become image records (identity, size, box)."""
 
 from src.data.annotations import (
     AnnotatedObject,
@@ -7,19 +7,12 @@ from src.data.annotations import (
     read_loc_csv,
     write_voc_xml,
 )
+from src.data.boxes import BOX_POLICIES, Box, scale_ratio, select_box
+from src.data.imagenet import load_imagenet_records
 from src.data.images import load_rgb_image, resize_square
-from src.data.records import (
-    BOX_POLICIES,
-    VOC_CLASSES,
-    Box,
-    ImageRecord,
-    RecordCounts,
-    load_imagenet_records,
-    load_voc_records,
-    scale_ratio,
-    select_box,
-)
+from src.data.records import ImageRecord, RecordCounts
 from src.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic_dataset
+from src.data.voc import VOC_CLASSES, load_voc_records
 
 __all__ = [
     "BOX_POLICIES",

@@ -1,9 +1,8 @@
 """Bounding boxes, the scale ratio and the multi-object policies.
 
 This module has no file I/O so that both the annotation parsers and the
-record loaders can use it without importing each other; :mod:`src.data.records`
-re-exports everything here, which is the import path the rest of the project
-uses.
+record loaders (:mod:`src.data.imagenet`, :mod:`src.data.voc`) can use it
+without importing each other.
 """
 
 from __future__ import annotations

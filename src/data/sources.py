@@ -6,8 +6,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from src.data.records import ImageRecord, RecordCounts, load_imagenet_records, load_voc_records
+from src.data.imagenet import load_imagenet_records
+from src.data.records import ImageRecord, RecordCounts
 from src.data.synthetic import generate_synthetic_dataset
+from src.data.voc import load_voc_records
 from src.errors import ScaleprobeError
 
 __all__ = ["load_class_records", "load_records_with_counts", "log_probed"]

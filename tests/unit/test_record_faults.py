@@ -16,8 +16,10 @@ from PIL import Image
 
 from src.data.annotations import AnnotatedObject, Annotation, write_voc_xml
 from src.data.boxes import Box
-from src.data.records import RecordCounts, load_imagenet_records, load_voc_records
+from src.data.imagenet import load_imagenet_records
+from src.data.records import RecordCounts
 from src.data.sources import log_probed
+from src.data.voc import load_voc_records
 from src.errors import ScaleprobeError
 
 BIRD = "n02058221"

@@ -17,7 +17,8 @@ from PIL import Image
 from src.config import validate_config
 from src.data.annotations import AnnotatedObject, Annotation, write_voc_xml
 from src.data.boxes import Box, scale_ratio
-from src.data.records import load_imagenet_records, load_voc_records
+from src.data.imagenet import load_imagenet_records
+from src.data.voc import load_voc_records
 from src.errors import ScaleprobeError
 
 BIRD = "n02058221"

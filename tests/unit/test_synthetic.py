@@ -11,8 +11,8 @@ from PIL import Image
 
 from src.data import synthetic
 from src.data.annotations import parse_voc_xml
+from src.data.imagenet import load_imagenet_records
 from src.data.images import load_rgb_image
-from src.data.records import load_imagenet_records
 from src.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic_dataset
 from src.errors import ScaleprobeError
 from src.targets.scale import ScaleTarget

@@ -14,8 +14,8 @@ from PIL import Image
 
 from src.data.boxes import Box
 from src.data.records import ImageRecord
-from src.extract import MANIFEST_FIELDS, write_manifest
 from src.features.cache import FeatureCache
+from src.prepare import MANIFEST_FIELDS, write_manifest
 
 
 def _records(root: Path) -> list[ImageRecord]:

@@ -1,4 +1,4 @@
-"""Entry point ``python -m src.extract``: the pipeline's data and features stages.
+"""Entry point ``python -m src.prepare``: the pipeline's data and features stages.
 
 It composes the same ``conf/`` as ``python -m src.run`` and fills the same
 feature cache through :func:`src.run.class_features`, so every entry it writes
@@ -16,7 +16,7 @@ is one a probe run finds and reuses. Two optional keys, added with Hydra's
 
 Examples
 --------
-``python -m src.extract +pairs=[albatross_kite,albatross_racing_car] layer=mixed7``
+``python -m src.prepare +pairs=[albatross_kite,albatross_racing_car] layer=mixed7``
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from src.data.records import ImageRecord
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import ScaleprobeError, exit_on_user_error, stop_on_signals
 
-__all__ = ["MANIFEST_FIELDS", "extract", "main", "pair_classes", "write_manifest"]
+__all__ = ["MANIFEST_FIELDS", "main", "pair_classes", "prepare", "write_manifest"]
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def _requested_pairs(cfg: DictConfig) -> list[str]:
     return [str(p) for p in pairs]
 
 
-def extract(cfg: DictConfig) -> dict[str, str]:
+def prepare(cfg: DictConfig) -> dict[str, str]:
     """Load the records of the requested pairs' classes; write the manifest or extract.
 
     Returns
@@ -215,7 +215,7 @@ def main(cfg: DictConfig) -> None:
     SIGTERM / SIGINT stop it with exit 143 / 130, the partial entry kept.
     """
     with exit_on_user_error(), stop_on_signals():
-        extract(cfg)
+        prepare(cfg)
 
 
 if __name__ == "__main__":
