@@ -169,8 +169,12 @@ def run_tensor(
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def extract(cache_dir: Path, build_model, node: str, records, pre, settings) -> None:
-    """``ensure_features`` for one node into the cache at ``cache_dir``, random weights."""
+def fill_cache(cache_dir: Path, build_model, node: str, records, pre, settings) -> None:
+    """Extract one node of ``records`` into the feature cache at ``cache_dir`` (random weights).
+
+    The full path a run takes (``ensure_features``: hash, read, decode, forward,
+    memmap write, commit); the callers time it or measure its memory.
+    """
     ensure_features(
         FeatureCache(cache_dir),
         backbone="bench",
@@ -186,7 +190,7 @@ def extract(cache_dir: Path, build_model, node: str, records, pre, settings) -> 
 
 def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[float, float]:
     start, cpu = time.perf_counter(), cpu_seconds()
-    extract(cache_dir, lambda: model.cpu(), node, records, pre, settings)  # built on the host
+    fill_cache(cache_dir, lambda: model.cpu(), node, records, pre, settings)  # built on the host
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -278,7 +282,7 @@ def memory_child(n: int, work: Path) -> None:
     """Extract n tiny images; print peak RSS (MiB) of this process and of its workers."""
     records = tiny_records(work / "tiny", n)
     start = time.perf_counter()
-    extract(
+    fill_cache(
         work / f"mem-cache-{n}",
         lambda: build_backbone("resnet50", SOURCE),
         "layer1",

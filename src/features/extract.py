@@ -375,22 +375,20 @@ def _decode_one(data: torch.Tensor, device: torch.device, decode: Callable, mode
 class _PartialWriter(BasePredictionWriter):
     """Write each batch's pooled features into the partials; checkpoint progress.
 
-    Holds only paths (the arrays are mapped lazily in whichever process
-    writes), so it survives ``ddp_spawn``; each rank keeps its own progress
+    Holds the partials, whose arrays are mapped lazily in whichever process
+    writes, so it survives ``ddp_spawn``; each rank keeps its own progress
     record, and the union over ranks is what is done.
     """
 
     def __init__(
         self,
         partials: Mapping[str, PartialEntry],
-        paths: Sequence[str],
         *,
         on_bad_image: str,
         checkpoint_s: float,
     ) -> None:
         super().__init__(write_interval="batch")
         self.partials = dict(partials)
-        self.paths = list(paths)
         self.on_bad_image = on_bad_image
         self.checkpoint_s = checkpoint_s
         first = next(iter(self.partials.values()))
@@ -517,7 +515,6 @@ def _extract_pending(
     )
     writer = _PartialWriter(
         partials,
-        [r.path for r in records],
         on_bad_image=settings.on_bad_image,
         checkpoint_s=settings.checkpoint_s,
     )
