@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from src.config import RULES
 from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["PARAMS", "check_params", "load_params", "main"]
@@ -56,8 +57,11 @@ def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> 
     return check
 
 
-def _integer(minimum: int) -> Check:
+def _integer(name: str) -> Check:
+    """Check an integer key against the range src/config.py's table gives it."""
+
     def check(key: str, value: Any) -> None:
+        minimum = int(RULES[name].minimum or 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ScaleprobeError(
                 f"params.yaml: {key}={value!r} is not allowed; expected an integer >= {minimum}"
@@ -67,12 +71,13 @@ def _integer(minimum: int) -> Check:
 
 
 def _alphas(key: str, value: Any) -> None:
+    minimum = RULES["alpha"].minimum or 0.0
     for item in _items(value):
         try:
             number = float(item)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or number < 0:
+        if not math.isfinite(number) or number < minimum:
             raise ScaleprobeError(
                 f"params.yaml: {key}={value!r}: {item!r} is not allowed; expected numbers >= 0, "
                 "comma-separated for a grid (e.g. 0,0.001,0.01)"
@@ -87,7 +92,8 @@ def _name(key: str, value: Any) -> None:
 
 
 #: Every key ``params.yaml`` may hold, with its check. The keys are the names the
-#: code, conf/ and MLflow share; group-valued keys take an option of that group.
+#: code, conf/ and MLflow share; group-valued keys take an option of that group;
+#: ranges come from src/config.py's ``RULES`` (the one table of config constraints).
 PARAMS: dict[str, Check] = {
     "data": _option("data"),
     "backbone": _option("backbone"),
@@ -95,10 +101,10 @@ PARAMS: dict[str, Check] = {
     "layer": _option("layer"),
     "pair": _option("pair", sweep=True, exclude=("custom",)),
     "alpha": _alphas,
-    "seed": _integer(0),
-    "n_splits": _integer(2),
-    "n_train": _integer(2),
-    "n_test": _integer(2),
+    "seed": _integer("seed"),
+    "n_splits": _integer("n_splits"),
+    "n_train": _integer("n_train"),
+    "n_test": _integer("n_test"),
     "tracking": _option("tracking"),
 }
 

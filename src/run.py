@@ -27,7 +27,6 @@ from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
 from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
 from src.features.layers import resolve_layer
-from src.probes._validation import check_alphas, check_count
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
@@ -205,14 +204,14 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         return np.array([r.ratio for r in records[class_id]])
 
     alpha = float(cfg.alpha)
-    path_alphas = check_alphas(_plain(cfg.path_alphas), "path_alphas")
+    path_alphas = _plain(cfg.path_alphas)  # checked by validate_config (src/config.py's RULES)
     probe_args = {
         "same_class": train_class == test_class,
         "n_splits": cfg.n_splits,
         "n_train": cfg.n_train,
         "n_test": cfg.n_test,
         "seed": cfg.seed,
-        "n_permutations": check_count(cfg.n_permutations, "n_permutations"),
+        "n_permutations": cfg.n_permutations,
         "memo": _MEMO,
         "train_class": train_class,
         "test_class": test_class,
