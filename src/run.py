@@ -32,6 +32,7 @@ from src.probes.metrics import summarize
 from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
 from src.tracking.callbacks import PARENT_RUN_ENV
+from src.tracking.job_params import job_params
 from src.tracking.mlflow_runs import (
     check_reachable,
     check_store_present,
@@ -223,26 +224,16 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     on_path = [r for r in path if r.alpha == alpha]
     result = on_path[0] if on_path else evaluate_pair(*data, alphas=[alpha], **probe_args)[0]
     summary = _summary(result)
-    params = {
-        "backbone": cfg.backbone.name,
-        "layer": cfg.layer.name,
-        "pair": cfg.pair.name,
-        "train_class": train_class,
-        "test_class": test_class,
-        "alpha": float(cfg.alpha),
-        "seed": cfg.seed,
-        "n_splits": cfg.n_splits,
-        "n_train": cfg.n_train,
-        "n_test": cfg.n_test,
-        "weights": weights.label,
-        "feature_dim": features[train_class].shape[1],
-        "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
-        "data": cfg.data.name,
-        "n_permutations": cfg.n_permutations,
-    }
+    params = job_params(
+        cfg,
+        weights=weights.label,
+        feature_dim=features[train_class].shape[1],
+        cache_key=",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
+    )
+    provenance = _provenance()
     own_parent = parent_run_id is None
     if own_parent:
-        parent_run_id = create_parent_run(target, "run", tags=_provenance())
+        parent_run_id = create_parent_run(target, "run", tags=provenance)
     log_child_run(
         target,
         parent_run_id,
@@ -251,7 +242,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         per_split=result.metrics(),
         scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
         arrays={"coef": result.coef, "coef_test": result.coef_test},
-        tags={**_provenance(), "scaleprobe.weights_sha256": weights.sha256},
+        tags={**provenance, "scaleprobe.weights_sha256": weights.sha256},
         texts={
             "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "path.json": _path_json(path),

@@ -43,6 +43,8 @@ PARENT_TAG = "mlflow.parentRunId"
 RUN_NAME_TAG = "mlflow.runName"
 N_JOBS_TAG = "scaleprobe.n_jobs"  # on a sweep's parent: how many jobs the sweep launches
 
+# MLflow's log_batch takes at most 100 params a call (params come from the config now).
+_MAX_PARAMS_PER_BATCH = 100
 # Names of the children this process logged, per parent: what a lost store held.
 _LOGGED: dict[str, list[str]] = {}
 
@@ -269,11 +271,11 @@ def log_child_run(
         metrics = [p for name, v in per_split.items() for p in metric_history(name, v, now)]
         metrics += [Metric(name, float(v), now, 0) for name, v in scalars.items()]
         client.log_batch(
-            run_id,
-            metrics=metrics,
-            params=[Param(k, str(v)) for k, v in params.items()],
-            tags=[RunTag("scaleprobe.n_metrics", str(len(metrics)))],
+            run_id, metrics=metrics, tags=[RunTag("scaleprobe.n_metrics", str(len(metrics)))]
         )
+        logged = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(logged), _MAX_PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=logged[start : start + _MAX_PARAMS_PER_BATCH])
         with tempfile.TemporaryDirectory() as tmp:
             for name, array in arrays.items():
                 np.save(Path(tmp) / f"{name}.npy", np.asarray(array), allow_pickle=False)
