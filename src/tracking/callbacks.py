@@ -17,15 +17,16 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from src.atomic import atomic_write_text
 from src.errors import exit_on_user_error
 from src.tracking.mlflow_runs import (
     N_JOBS_TAG,
-    PARENT_TAG,
     TrackingTarget,
     _client,
     check_reachable,
     create_parent_run,
     end_run,
+    list_child_runs,
     sweep_summary,
     tracking_target,
 )
@@ -73,11 +74,8 @@ def close_stale_parents(target: TrackingTarget) -> list[str]:
         pid = tags.get(PID_TAG, "")
         if tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
             continue
-        children = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=(
-                f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'"
-            ),
+        children = list_child_runs(
+            target, run.info.run_id, experiment_id=experiment.experiment_id, status="RUNNING"
         )
         for child in children:
             end_run(target, child.info.run_id, "KILLED", reason="launcher process gone")
@@ -153,9 +151,7 @@ class MlflowSweepCallback(Callback):
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:
-    """Write the sweep summary whole (temporary file, then rename)."""
+    """Write the sweep summary whole (src/atomic.py: temporary file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     logger.info("sweep summary (%d runs) written to %s", summary["n_runs"], path)

@@ -28,6 +28,7 @@ from src.tracking.mlflow_runs import (
     _client,
     check_reachable,
     child_statuses,
+    list_child_runs,
 )
 
 __all__ = [
@@ -234,13 +235,7 @@ def list_children(target: TrackingTarget, parent: RunData) -> list[RunData]:
     ScaleprobeError
         If the sweep has no finished child.
     """
-    client = _client(target)
-    runs = client.search_runs(
-        [parent.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent.run_id}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=50_000,
-    )
+    runs = list_child_runs(target, parent.run_id, experiment_id=parent.experiment_id)
     finished = [_run_data(r) for r in runs if r.info.status == "FINISHED"]
     if len(finished) < len(runs):
         logger.warning(

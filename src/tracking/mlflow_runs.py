@@ -31,6 +31,7 @@ __all__ = [
     "end_run",
     "fail_parent",
     "get_experiment_id",
+    "list_child_runs",
     "log_child_run",
     "metric_history",
     "sweep_summary",
@@ -299,14 +300,36 @@ def tracking_target(tracking: Any) -> TrackingTarget:
     )
 
 
+def list_child_runs(
+    target: TrackingTarget,
+    parent_run_id: str,
+    *,
+    experiment_id: str | None = None,
+    status: str | None = None,
+) -> list[Any]:
+    """Return the MLflow runs whose parent is ``parent_run_id``, oldest first.
+
+    The one query for a sweep's jobs (the callback, the summary, the report and
+    the stale-parent cleanup all use it). ``status`` keeps only runs in that
+    state; ``experiment_id`` saves looking the parent up.
+    """
+    client = _client(target)
+    if experiment_id is None:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+    where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    if status is not None:
+        where += f" and attributes.status = '{status}'"
+    return client.search_runs(
+        [experiment_id],
+        filter_string=where,
+        order_by=["attributes.start_time ASC"],
+        max_results=50_000,
+    )
+
+
 def child_statuses(target: TrackingTarget, parent_run_id: str) -> list[str]:
     """Statuses of the children of ``parent_run_id``."""
-    client = _client(target)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
-    )
-    return [run.info.status for run in runs]
+    return [run.info.status for run in list_child_runs(target, parent_run_id)]
 
 
 def sweep_summary(
@@ -320,11 +343,8 @@ def sweep_summary(
     ``dvc metrics show`` and ``dvc exp show`` get one column per pair, alpha and
     metric; read back from the store, the file says what the runs really logged.
     """
-    client = _client(target)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
-    )
+    parent = _client(target).get_run(parent_run_id)
+    runs = list_child_runs(target, parent_run_id, experiment_id=parent.info.experiment_id)
     children: dict[str, dict[str, dict[str, float]]] = {}
     for run in runs:
         params = run.data.params
