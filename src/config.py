@@ -92,7 +92,7 @@ class Rule:
 
 #: The one table of what each config key may hold, shared by :func:`validate_config`
 #: (every run and every job of a sweep, checked up front by the sweep callback) and
-#: src/pipeline.py (params.yaml). A new key is one line here.
+#: src/check_params.py (params.yaml). A new key is one line here.
 RULES: dict[str, Rule] = {
     rule.key: rule
     for rule in (

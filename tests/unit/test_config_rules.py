@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import open_dict
 
+from src.check_params import check_params
 from src.config import RULES, Rule, validate_config
 from src.errors import ScaleprobeError
-from src.pipeline import check_params
 
 PARAMS = {
     "data": "synthetic",

@@ -3,7 +3,7 @@
 ``dvc.yaml``'s stages pass these values to Hydra as overrides (``alpha=${alpha}``),
 and DVC silently ignores a key no stage reads, so a typo such as ``alpah: 0.1``
 would leave the grid unchanged and ``dvc repro`` would report "up to date". The
-first stage, ``params``, runs ``python -m src.pipeline params.yaml --stamp
+first stage, ``params``, runs ``python -m src.check_params params.yaml --stamp
 results/params.ok`` whenever ``params.yaml`` changes: it rejects unknown keys and
 bad values with one line before any other stage starts (so no output is deleted
 or rebuilt), and with ``tracking: server`` it checks that the server answers. The
@@ -27,6 +27,7 @@ __all__ = ["PARAMS", "check_params", "load_params", "main"]
 logger = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The module's old name stays in the stamp: new bytes would rerun every stage after it.
 STAMP_TEXT = "params.yaml passed src.pipeline's checks\n"
 
 # A check takes the key and its value and raises ScaleprobeError when the value is bad.
@@ -165,7 +166,7 @@ def _check_tracking(params: Mapping[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check a parameter file (and the tracking server it names); write the stamp."""
-    parser = argparse.ArgumentParser(prog="python -m src.pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m src.check_params", description=__doc__)
     parser.add_argument("params", nargs="?", default="params.yaml")
     parser.add_argument("--stamp", help="file to write when the checks pass (a DVC output)")
     args = parser.parse_args(argv)
