@@ -154,7 +154,7 @@ def _check_tracking(params: Mapping[str, Any]) -> None:
     """With a tracking server, fail now rather than after features are extracted."""
     from omegaconf import OmegaConf
 
-    from src.tracking.mlflow_runs import check_reachable, tracking_target
+    from src.tracking.store import check_reachable, tracking_target
 
     if params["tracking"] == "local":
         return

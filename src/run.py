@@ -33,15 +33,14 @@ from src.probes.protocol import METRIC_NAMES, PairResult, evaluate_pair
 from src.probes.splits import make_splits
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.job_params import job_params
-from src.tracking.mlflow_runs import (
-    check_reachable,
+from src.tracking.log import (
     check_store_present,
     create_parent_run,
     end_run,
     fail_parent,
     log_child_run,
-    tracking_target,
 )
+from src.tracking.store import check_reachable, tracking_target
 
 __all__ = ["class_features", "main", "run"]
 

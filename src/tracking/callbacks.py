@@ -19,15 +19,13 @@ from omegaconf import DictConfig
 
 from src.atomic import atomic_write_text
 from src.errors import exit_on_user_error
-from src.tracking.mlflow_runs import (
+from src.tracking.log import check_store_present, create_parent_run, end_run
+from src.tracking.query import child_statuses, list_child_runs, sweep_summary
+from src.tracking.store import (
     N_JOBS_TAG,
     TrackingTarget,
     _client,
     check_reachable,
-    create_parent_run,
-    end_run,
-    list_child_runs,
-    sweep_summary,
     tracking_target,
 )
 from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
@@ -138,8 +136,6 @@ class MlflowSweepCallback(Callback):
         if run_id is None:
             return
         target = tracking_target(config.tracking)
-        from src.tracking.mlflow_runs import check_store_present, child_statuses
-
         with exit_on_user_error():
             check_store_present(target, run_id)
         statuses = child_statuses(target, run_id)

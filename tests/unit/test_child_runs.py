@@ -5,15 +5,9 @@ from __future__ import annotations
 import json
 
 from src.tracking.callbacks import _write_summary
-from src.tracking.mlflow_runs import (
-    PARENT_TAG,
-    TrackingTarget,
-    _client,
-    child_statuses,
-    create_parent_run,
-    get_experiment_id,
-    list_child_runs,
-)
+from src.tracking.log import create_parent_run, get_experiment_id
+from src.tracking.query import child_statuses, list_child_runs
+from src.tracking.store import PARENT_TAG, TrackingTarget, _client
 
 
 def test_children_oldest_first_and_filtered_by_status(tmp_path):
