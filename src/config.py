@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.errors import ScaleprobeError
 
-__all__ = ["validate_config"]
+__all__ = ["RULES", "Rule", "validate_config"]
 
 _POLICIES = ("single", "largest", "union")
 _DATA_SOURCES = ("synthetic", "imagenet", "voc")
@@ -23,6 +25,101 @@ _LAYOUTS = {
 }
 
 
+def _backbones() -> tuple[str, ...]:
+    from src.features.backbones import backbone_options
+
+    return tuple(backbone_options())
+
+
+def _synthetic(cfg: DictConfig) -> bool:
+    return cfg.data.name == "synthetic"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one config key may hold: its kind, range or options, and when it applies.
+
+    Attributes
+    ----------
+    key : str
+        Dotted config key (``n_splits``, ``backbone.input_size``).
+    kind : {"number", "integer", "choice", "name", "numbers"}
+        A finite real, an integer, one of ``choices``, a non-empty string, or a
+        non-empty list of finite reals.
+    minimum : float or None, default=None
+        Smallest allowed value (``number``, ``integer``, ``numbers``).
+    choices : tuple of str or callable returning one, default=()
+        Allowed values of a ``choice`` (a callable is asked at check time).
+    also : tuple, default=()
+        Further literal values allowed besides the kind (``"auto"``).
+    when : callable or None, default=None
+        Check the key only where ``when(cfg)`` is true.
+    """
+
+    key: str
+    kind: str
+    minimum: float | None = None
+    choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
+    also: tuple[Any, ...] = ()
+    when: Callable[[DictConfig], bool] | None = None
+
+    def allowed(self) -> tuple[str, ...]:
+        """Return the options of a ``choice`` key."""
+        return self.choices() if callable(self.choices) else self.choices
+
+    def check(self, value: Any) -> None:
+        """Raise :class:`ScaleprobeError` naming the key when ``value`` breaks the rule."""
+        if value in self.also and not isinstance(value, bool):
+            return
+        if self.kind in ("number", "integer"):
+            _check_number(self.key, value, minimum=self.minimum, integer=self.kind == "integer")
+        elif self.kind == "numbers":
+            items = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+            if not isinstance(items, list | tuple) or not items:
+                raise ScaleprobeError(
+                    f"{self.key}={items!r} is not allowed; expected a non-empty list of numbers "
+                    f">= {self.minimum}"
+                )
+            for i, item in enumerate(items):
+                _check_number(f"{self.key}[{i}]", item, minimum=self.minimum)
+        elif self.kind == "choice":
+            if value not in self.allowed():
+                raise ScaleprobeError(
+                    f"{self.key}={value!r} is not allowed; choose from {list(self.allowed())}"
+                )
+        elif not isinstance(value, str) or not value:
+            raise ScaleprobeError(f"{self.key}={value!r} must be a non-empty string")
+
+
+#: The one table of what each config key may hold, shared by :func:`validate_config`
+#: (every run and every job of a sweep, checked up front by the sweep callback) and
+#: src/check_params.py (params.yaml). A new key is one line here.
+RULES: dict[str, Rule] = {
+    rule.key: rule
+    for rule in (
+        Rule("alpha", "number", minimum=0.0),
+        Rule("reference_alpha", "number", minimum=0.0),
+        Rule("seed", "integer", minimum=0),
+        Rule("n_splits", "integer", minimum=2),
+        Rule("n_train", "integer", minimum=2),
+        Rule("n_test", "integer", minimum=2),
+        Rule("n_permutations", "integer", minimum=1),
+        Rule("path_alphas", "numbers", minimum=0.0),
+        Rule("backbone.name", "choice", choices=_backbones),
+        Rule("backbone.input_size", "integer", minimum=32),
+        Rule("layer.name", "name"),
+        Rule("pair.train_class", "name"),
+        Rule("pair.test_class", "name"),
+        Rule("data.name", "choice", choices=_DATA_SOURCES),
+        Rule("data.policy", "choice", choices=_POLICIES),
+        Rule("data.on_size_mismatch", "choice", choices=_SIZE_MISMATCH),
+        Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
+        Rule("extract.batch_size", "integer", minimum=1),
+        Rule("extract.num_workers", "integer", minimum=0, also=("auto",)),
+    )
+}
+
+
 def _value(cfg: DictConfig, key: str) -> Any:
     try:
         return OmegaConf.select(cfg, key, throw_on_missing=True)
@@ -30,49 +127,25 @@ def _value(cfg: DictConfig, key: str) -> Any:
         raise ScaleprobeError(f"{key} is not set; pass {key}=<value> on the command line") from None
 
 
-def _number(cfg: DictConfig, key: str, *, minimum: float, integer: bool = False) -> float:
-    value = _value(cfg, key)
+def _check_number(key: str, value: Any, *, minimum: float | None, integer: bool = False) -> None:
     kind = Integral if integer else Real
     if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
         expected = "an integer" if integer else "a finite number"
         raise ScaleprobeError(
             f"{key}={value!r} is not {expected}; expected {expected} >= {minimum}"
         )
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ScaleprobeError(f"{key}={value!r} is out of range; expected a value >= {minimum}")
-    return value
-
-
-def _choice(cfg: DictConfig, key: str, choices: tuple[str, ...]) -> str:
-    value = _value(cfg, key)
-    if value not in choices:
-        raise ScaleprobeError(f"{key}={value!r} is not allowed; choose from {list(choices)}")
-    return value
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Check every value the run reads; raise :class:`ScaleprobeError` on the first bad one."""
-    from src.features.backbones import backbone_options, create_backbone_spec
+    from src.features.backbones import create_backbone_spec
 
-    _number(cfg, "alpha", minimum=0.0)
-    _number(cfg, "seed", minimum=0, integer=True)
-    _number(cfg, "n_splits", minimum=2, integer=True)
-    _number(cfg, "n_train", minimum=2, integer=True)
-    _number(cfg, "n_test", minimum=2, integer=True)
-    _choice(cfg, "backbone.name", tuple(backbone_options()))
-    _number(cfg, "backbone.input_size", minimum=32, integer=True)
+    for rule in RULES.values():
+        if rule.when is None or rule.when(cfg):
+            rule.check(_value(cfg, rule.key))
     create_backbone_spec(cfg.backbone)  # every other backbone key, one line per mistake
-    _choice(cfg, "data.name", _DATA_SOURCES)
-    _choice(cfg, "data.policy", _POLICIES)
-    _choice(cfg, "data.on_size_mismatch", _SIZE_MISMATCH)
-    for key in ("pair.train_class", "pair.test_class", "layer.name"):
-        value = _value(cfg, key)
-        if not isinstance(value, str) or not value:
-            raise ScaleprobeError(f"{key}={value!r} must be a non-empty string")
-    _number(cfg, "extract.batch_size", minimum=1, integer=True)
-    if _value(cfg, "extract.num_workers") != "auto":
-        _number(cfg, "extract.num_workers", minimum=0, integer=True)
-    _number(cfg, "reference_alpha", minimum=0.0)
     if cfg.data.name in ("imagenet", "voc"):
         root = Path(_value(cfg, "data.root"))
         if not root.is_dir():
@@ -80,10 +153,9 @@ def validate_config(cfg: DictConfig) -> None:
             raise ScaleprobeError(
                 f"data.root={str(root)!r} is not a directory; point it at {layout}"
             )
-    if cfg.data.name == "synthetic":
+    if _synthetic(cfg):
         from src.data.synthetic import SYNTHETIC_CLASSES
 
-        _number(cfg, "data.n_per_class", minimum=2, integer=True)
         for key in ("pair.train_class", "pair.test_class"):
             if _value(cfg, key) not in SYNTHETIC_CLASSES:
                 raise ScaleprobeError(

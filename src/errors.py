@@ -56,7 +56,7 @@ def exit_on_user_error() -> Iterator[None]:
     """Turn a :class:`ScaleprobeError` into one ``error:`` line on stderr and exit code 1.
 
     The one place the entry points (``src.run``, ``src.prepare``, ``src.report``,
-    ``src.pipeline``, the sweep callback) share for this; other exceptions pass.
+    ``src.check_params``, the sweep callback) share for this; other exceptions pass.
     """
     try:
         yield

@@ -41,7 +41,6 @@ from src.features.extract import (
     resolve_settings,
 )
 from src.features.layers import resolve_layer
-from src.probes._validation import check_alphas, check_count
 from src.probes.base import GridProbe
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
@@ -49,15 +48,15 @@ from src.probes.protocol import PairResult, evaluate_pair
 from src.probes.splits import make_splits
 from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
-from src.tracking.mlflow_runs import (
-    check_reachable,
+from src.tracking.job_params import job_params
+from src.tracking.log import (
     check_store_present,
     create_parent_run,
     end_run,
     fail_parent,
     log_child_run,
-    tracking_target,
 )
+from src.tracking.store import check_reachable, tracking_target
 
 __all__ = ["class_features", "main", "run"]
 
@@ -262,7 +261,6 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     def ratios(class_id: str) -> np.ndarray:
         return regression_target.values(records[class_id])
 
-    check_alphas(_plain(cfg.path_alphas), "path_alphas")
     probe, value = _build_probe(cfg.probe)
     param = probe.param_name
     probe_args = {
@@ -271,7 +269,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         "n_train": cfg.n_train,
         "n_test": cfg.n_test,
         "seed": cfg.seed,
-        "n_permutations": check_count(cfg.n_permutations, "n_permutations"),
+        "n_permutations": cfg.n_permutations,
         "memo": _MEMO,
         "train_class": train_class,
         "test_class": test_class,
@@ -286,32 +284,20 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     else:
         result = evaluate_pair(*data, probe=clone(probe).set_params(grid=[value]), **probe_args)[0]
     summary = _summary(result)
-    params = {
-        "backbone": cfg.backbone.name,
-        "layer": cfg.layer.name,
-        "pair": cfg.pair.name,
-        "train_class": train_class,
-        "test_class": test_class,
-        "alpha": float(cfg.alpha),
-        "probe": cfg.probe.name,
-        "probe_param": param,
-        param: value,
-        "seed": cfg.seed,
-        "n_splits": cfg.n_splits,
-        "n_train": cfg.n_train,
-        "n_test": cfg.n_test,
-        "weights": weights.label,
-        "feature_dim": features[train_class].shape[1],
-        "cache_key": ",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
-        "data": cfg.data.name,
-        "n_permutations": cfg.n_permutations,
-        "target": cfg.target.name,
+    params = job_params(
+        cfg,
+        weights=weights.label,
+        feature_dim=features[train_class].shape[1],
+        cache_key=",".join(dict.fromkeys(keys[c] for c in (train_class, test_class))),
+        probe_param=param,
+        **{param: value},
         # How the features were made, as in their cache key (effective values).
         **key_params(fields),
-    }
+    )
+    provenance = _provenance()
     own_parent = parent_run_id is None
     if own_parent:
-        parent_run_id = create_parent_run(target, "run", tags=_provenance())
+        parent_run_id = create_parent_run(target, "run", tags=provenance)
     log_child_run(
         target,
         parent_run_id,
@@ -320,7 +306,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         per_split=result.metrics(),
         scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
         arrays={"coef": result.coef, "coef_test": result.coef_test} if result.linear else {},
-        tags={**_provenance(), "scaleprobe.weights_sha256": weights.sha256},
+        tags={**provenance, "scaleprobe.weights_sha256": weights.sha256},
         texts={
             "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "path.json": _path_json(path),

@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ScaleprobeError, exit_on_user_error
 from src.report.build import build_report
-from src.tracking.mlflow_runs import tracking_target
+from src.tracking.store import tracking_target
 
 __all__ = ["main", "report"]
 

@@ -1,7 +1,7 @@
 """Assemble the report: read a sweep from MLflow, write Markdown, JSON and PNGs.
 
 ``load_sweep`` is the only part that reads MLflow (through
-:mod:`src.tracking.mlflow_read`); ``write_report`` works on records alone,
+:mod:`src.tracking.query`); ``write_report`` works on records alone,
 so tests can feed it synthetic records.
 """
 
@@ -36,16 +36,16 @@ from src.report.tables import (
     table2,
     transfer_tables,
 )
-from src.tracking.mlflow_read import (
+from src.tracking.log import log_report
+from src.tracking.query import (
     RunData,
     find_sweep,
     list_children,
-    log_report,
     read_json_artifact,
     read_npy_artifact,
     sweep_status,
 )
-from src.tracking.mlflow_runs import TrackingTarget
+from src.tracking.store import TrackingTarget
 
 __all__ = ["FIGURES", "build_report", "load_sweep", "write_report"]
 

@@ -17,16 +17,15 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from src.atomic import atomic_write_text
 from src.errors import exit_on_user_error
-from src.tracking.mlflow_runs import (
+from src.tracking.log import check_store_present, create_parent_run, end_run
+from src.tracking.query import child_statuses, list_child_runs, sweep_summary
+from src.tracking.store import (
     N_JOBS_TAG,
-    PARENT_TAG,
     TrackingTarget,
     _client,
     check_reachable,
-    create_parent_run,
-    end_run,
-    sweep_summary,
     tracking_target,
 )
 from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
@@ -73,11 +72,8 @@ def close_stale_parents(target: TrackingTarget) -> list[str]:
         pid = tags.get(PID_TAG, "")
         if tags.get(HOST_TAG) != host or not pid.isdigit() or _alive(int(pid)):
             continue
-        children = client.search_runs(
-            [experiment.experiment_id],
-            filter_string=(
-                f"tags.`{PARENT_TAG}` = '{run.info.run_id}' and attributes.status = 'RUNNING'"
-            ),
+        children = list_child_runs(
+            target, run.info.run_id, experiment_id=experiment.experiment_id, status="RUNNING"
         )
         for child in children:
             end_run(target, child.info.run_id, "KILLED", reason="launcher process gone")
@@ -140,8 +136,6 @@ class MlflowSweepCallback(Callback):
         if run_id is None:
             return
         target = tracking_target(config.tracking)
-        from src.tracking.mlflow_runs import check_store_present, child_statuses
-
         with exit_on_user_error():
             check_store_present(target, run_id)
         statuses = child_statuses(target, run_id)
@@ -153,9 +147,7 @@ class MlflowSweepCallback(Callback):
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:
-    """Write the sweep summary whole (temporary file, then rename)."""
+    """Write the sweep summary whole (src/atomic.py: temporary file, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
     logger.info("sweep summary (%d runs) written to %s", summary["n_runs"], path)

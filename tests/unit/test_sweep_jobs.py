@@ -58,3 +58,12 @@ def test_a_bad_group_option_in_a_job_is_one_line(sweep):
         validate_sweep_jobs(cfg, list_sweep_jobs(cfg), validate_config)
     assert "\n" not in str(info.value)
     assert "albatross_kite" in str(info.value)  # Hydra's list of options
+
+
+def test_the_sweep_checks_keys_run_py_alone_checked_before(sweep):
+    cfg = sweep("n_permutations=5,0")
+    with pytest.raises(ScaleprobeError) as info:
+        validate_sweep_jobs(cfg, list_sweep_jobs(cfg), validate_config)
+    assert str(info.value) == (
+        "sweep job #1 (n_permutations=0): n_permutations=0 is out of range; expected a value >= 1"
+    )

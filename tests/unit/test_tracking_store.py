@@ -15,7 +15,7 @@ from omegaconf import open_dict
 
 from src.errors import ScaleprobeError
 from src.run import run
-from src.tracking.mlflow_runs import TrackingTarget, check_reachable
+from src.tracking.store import TrackingTarget, check_reachable
 
 
 def _read_only(monkeypatch: pytest.MonkeyPatch, root: Path, *, writes_only: bool = True) -> None:

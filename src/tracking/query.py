@@ -1,10 +1,9 @@
-"""Reading a sweep back from MLflow for the report, and logging the report onto it.
+"""Reading sweeps back from MLflow: a parent's children, their statuses, summaries, artifacts.
 
 The report never recomputes anything from features: it reads what the jobs
 logged (params, mean metrics, ``.npy`` and ``.json`` artifacts) through these
-functions, so that only :mod:`src.tracking` talks to MLflow. Every way of
-pointing at a sweep that does not exist ends in a one-line
-:class:`~src.errors.ScaleprobeError`.
+functions. Every way of pointing at a sweep that does not exist ends in a
+one-line :class:`~src.errors.ScaleprobeError`.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,28 +19,90 @@ from typing import Any
 import numpy as np
 
 from src.errors import ScaleprobeError
-from src.tracking.mlflow_runs import (
+from src.tracking.store import (
     N_JOBS_TAG,
     PARENT_TAG,
+    ROLE_TAG,
     TrackingTarget,
     _client,
     check_reachable,
-    child_statuses,
 )
 
 __all__ = [
     "RunData",
+    "child_statuses",
     "find_sweep",
+    "list_child_runs",
     "list_children",
-    "log_report",
     "read_json_artifact",
     "read_npy_artifact",
     "sweep_status",
+    "sweep_summary",
 ]
 
 logger = logging.getLogger(__name__)
 
-ROLE_TAG = "scaleprobe.role"
+
+def list_child_runs(
+    target: TrackingTarget,
+    parent_run_id: str,
+    *,
+    experiment_id: str | None = None,
+    status: str | None = None,
+) -> list[Any]:
+    """Return the MLflow runs whose parent is ``parent_run_id``, oldest first.
+
+    The one query for a sweep's jobs (the callback, the summary, the report and
+    the stale-parent cleanup all use it). ``status`` keeps only runs in that
+    state; ``experiment_id`` saves looking the parent up.
+    """
+    client = _client(target)
+    if experiment_id is None:
+        experiment_id = client.get_run(parent_run_id).info.experiment_id
+    where = f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
+    if status is not None:
+        where += f" and attributes.status = '{status}'"
+    return client.search_runs(
+        [experiment_id],
+        filter_string=where,
+        order_by=["attributes.start_time ASC"],
+        max_results=50_000,
+    )
+
+
+def child_statuses(target: TrackingTarget, parent_run_id: str) -> list[str]:
+    """Statuses of the children of ``parent_run_id``."""
+    return [run.info.status for run in list_child_runs(target, parent_run_id)]
+
+
+def sweep_summary(
+    target: TrackingTarget,
+    parent_run_id: str,
+    metrics: tuple[str, ...] = ("r2_test", "nnz", "angle_deg", "r2_test_shuffled"),
+) -> dict[str, Any]:
+    """Read the sweep back from MLflow: parent id, child counts, each child's mean metrics.
+
+    Children are keyed ``{pair: {"alpha=<alpha>": {metric: mean}}}`` so that
+    ``dvc metrics show`` and ``dvc exp show`` get one column per pair, alpha and
+    metric; read back from the store, the file says what the runs really logged.
+    """
+    parent = _client(target).get_run(parent_run_id)
+    runs = list_child_runs(target, parent_run_id, experiment_id=parent.info.experiment_id)
+    children: dict[str, dict[str, dict[str, float]]] = {}
+    for run in runs:
+        params = run.data.params
+        by_alpha = children.setdefault(params.get("pair", run.info.run_name), {})
+        by_alpha[f"alpha={params.get('alpha')}"] = {
+            name: run.data.metrics[name] for name in metrics if name in run.data.metrics
+        }
+    return {
+        "parent_run_id": parent_run_id,
+        "experiment_id": parent.info.experiment_id,
+        "tracking_uri": target.uri,
+        "n_runs": len(runs),
+        "n_finished": sum(run.info.status == "FINISHED" for run in runs),
+        "runs": {pair: dict(sorted(v.items())) for pair, v in sorted(children.items())},
+    }
 
 
 @dataclass(frozen=True)
@@ -234,13 +294,7 @@ def list_children(target: TrackingTarget, parent: RunData) -> list[RunData]:
     ScaleprobeError
         If the sweep has no finished child.
     """
-    client = _client(target)
-    runs = client.search_runs(
-        [parent.experiment_id],
-        filter_string=f"tags.`{PARENT_TAG}` = '{parent.run_id}'",
-        order_by=["attributes.start_time ASC"],
-        max_results=50_000,
-    )
+    runs = list_child_runs(target, parent.run_id, experiment_id=parent.experiment_id)
     finished = [_run_data(r) for r in runs if r.info.status == "FINISHED"]
     if len(finished) < len(runs):
         logger.warning(
@@ -294,14 +348,3 @@ def read_json_artifact(target: TrackingTarget, run_id: str, path: str) -> Any:
     """
     with tempfile.TemporaryDirectory() as tmp:
         return json.loads(_download(target, run_id, path, tmp).read_text())
-
-
-def log_report(target: TrackingTarget, run_id: str, files: Sequence[str | Path]) -> None:
-    """Log the report's files as artifacts of ``run_id`` under ``report/``.
-
-    Only the given files are logged, not their whole directory, which may
-    hold anything (``report.output_dir=.`` is allowed).
-    """
-    client = _client(target)
-    for path in files:
-        client.log_artifact(run_id, str(path), artifact_path="report")

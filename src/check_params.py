@@ -3,7 +3,7 @@
 ``dvc.yaml``'s stages pass these values to Hydra as overrides (``alpha=${alpha}``),
 and DVC silently ignores a key no stage reads, so a typo such as ``alpah: 0.1``
 would leave the grid unchanged and ``dvc repro`` would report "up to date". The
-first stage, ``params``, runs ``python -m src.pipeline params.yaml --stamp
+first stage, ``params``, runs ``python -m src.check_params params.yaml --stamp
 results/params.ok`` whenever ``params.yaml`` changes: it rejects unknown keys and
 bad values with one line before any other stage starts (so no output is deleted
 or rebuilt), and with ``tracking: server`` it checks that the server answers. The
@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from src.config import RULES
 from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["PARAMS", "check_params", "load_params", "main"]
@@ -26,6 +27,7 @@ __all__ = ["PARAMS", "check_params", "load_params", "main"]
 logger = logging.getLogger(__name__)
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The module's old name stays in the stamp: new bytes would rerun every stage after it.
 STAMP_TEXT = "params.yaml passed src.pipeline's checks\n"
 
 # A check takes the key and its value and raises ScaleprobeError when the value is bad.
@@ -56,8 +58,11 @@ def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> 
     return check
 
 
-def _integer(minimum: int) -> Check:
+def _integer(name: str) -> Check:
+    """Check an integer key against the range src/config.py's table gives it."""
+
     def check(key: str, value: Any) -> None:
+        minimum = int(RULES[name].minimum or 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise ScaleprobeError(
                 f"params.yaml: {key}={value!r} is not allowed; expected an integer >= {minimum}"
@@ -67,12 +72,13 @@ def _integer(minimum: int) -> Check:
 
 
 def _alphas(key: str, value: Any) -> None:
+    minimum = RULES["alpha"].minimum or 0.0
     for item in _items(value):
         try:
             number = float(item)
         except ValueError:
             number = math.nan
-        if not math.isfinite(number) or number < 0:
+        if not math.isfinite(number) or number < minimum:
             raise ScaleprobeError(
                 f"params.yaml: {key}={value!r}: {item!r} is not allowed; expected numbers >= 0, "
                 "comma-separated for a grid (e.g. 0,0.001,0.01)"
@@ -87,7 +93,8 @@ def _name(key: str, value: Any) -> None:
 
 
 #: Every key ``params.yaml`` may hold, with its check. The keys are the names the
-#: code, conf/ and MLflow share; group-valued keys take an option of that group.
+#: code, conf/ and MLflow share; group-valued keys take an option of that group;
+#: ranges come from src/config.py's ``RULES`` (the one table of config constraints).
 PARAMS: dict[str, Check] = {
     "data": _option("data"),
     "backbone": _option("backbone"),
@@ -95,10 +102,10 @@ PARAMS: dict[str, Check] = {
     "layer": _option("layer"),
     "pair": _option("pair", sweep=True, exclude=("custom",)),
     "alpha": _alphas,
-    "seed": _integer(0),
-    "n_splits": _integer(2),
-    "n_train": _integer(2),
-    "n_test": _integer(2),
+    "seed": _integer("seed"),
+    "n_splits": _integer("n_splits"),
+    "n_train": _integer("n_train"),
+    "n_test": _integer("n_test"),
     "tracking": _option("tracking"),
 }
 
@@ -147,7 +154,7 @@ def _check_tracking(params: Mapping[str, Any]) -> None:
     """With a tracking server, fail now rather than after features are extracted."""
     from omegaconf import OmegaConf
 
-    from src.tracking.mlflow_runs import check_reachable, tracking_target
+    from src.tracking.store import check_reachable, tracking_target
 
     if params["tracking"] == "local":
         return
@@ -159,7 +166,7 @@ def _check_tracking(params: Mapping[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Check a parameter file (and the tracking server it names); write the stamp."""
-    parser = argparse.ArgumentParser(prog="python -m src.pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m src.check_params", description=__doc__)
     parser.add_argument("params", nargs="?", default="params.yaml")
     parser.add_argument("--stamp", help="file to write when the checks pass (a DVC output)")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""MLflow runs of a sweep: one parent per invocation, one child per job.
+"""Writing runs to MLflow: a sweep's parent, one child per job, the report's files.
 
 Everything is logged through ``MlflowClient`` with explicit run ids, so no
 process-global "active run" leaks between Hydra jobs, and each child is
@@ -8,132 +8,41 @@ logged in a few batched calls: it is FINISHED only once every value is in.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from src.errors import ScaleprobeError
+from src.tracking.store import (
+    PARENT_TAG,
+    TrackingTarget,
+    _client,
+    _sqlite_path,
+    check_reachable,
+)
 
 __all__ = [
-    "TrackingTarget",
-    "check_reachable",
     "check_store_present",
-    "check_writable",
-    "child_statuses",
     "create_parent_run",
     "end_run",
     "fail_parent",
     "get_experiment_id",
     "log_child_run",
+    "log_report",
     "metric_history",
-    "sweep_summary",
-    "tracking_target",
 ]
 
 logger = logging.getLogger(__name__)
 
-PARENT_TAG = "mlflow.parentRunId"
-RUN_NAME_TAG = "mlflow.runName"
-N_JOBS_TAG = "scaleprobe.n_jobs"  # on a sweep's parent: how many jobs the sweep launches
+# MLflow's log_batch takes at most 100 params a call (params come from the config now).
+_MAX_PARAMS_PER_BATCH = 100
+
 
 # Names of the children this process logged, per parent: what a lost store held.
 _LOGGED: dict[str, list[str]] = {}
-
-
-@dataclass(frozen=True)
-class TrackingTarget:
-    """Where runs go: a tracking URI, an experiment name and (local stores) an artifact root."""
-
-    uri: str
-    experiment: str = "scaleprobe"
-    artifact_location: str | None = None
-
-    @property
-    def is_remote(self) -> bool:
-        """True for an ``http(s)://`` tracking server."""
-        return self.uri.startswith(("http://", "https://"))
-
-
-def _client(target: TrackingTarget) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=target.uri)
-
-
-def check_reachable(target: TrackingTarget, timeout: float = 10.0) -> None:
-    """Fail fast, before any extraction, when a tracking server does not answer."""
-    if target.is_remote:
-        url = target.uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (http(s) only)
-                response.read()
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise ScaleprobeError(
-                f"MLflow tracking server {target.uri} does not answer ({reason}); start it "
-                "(README, 'Team tracking') or use tracking=local"
-            ) from None
-    elif target.uri.startswith("sqlite:///"):
-        db = Path(target.uri.removeprefix("sqlite:///"))
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise ScaleprobeError(
-                f"tracking.uri={target.uri!r}: cannot create {db.parent}: {error.strerror}"
-            ) from None
-        check_writable(target)
-
-
-def _writable_error(what: str, path: Path, error: OSError) -> ScaleprobeError:
-    return ScaleprobeError(
-        f"MLflow store {what} {path} cannot be written ({error.strerror}); make it writable "
-        "or set paths.mlruns_dir to a writable directory"
-    )
-
-
-def _probe_dir(path: Path) -> None:
-    """Create and remove a file in ``path``: what sqlite's journal and MLflow's artifacts need."""
-    probe = path / f".scaleprobe-write-test-{os.getpid()}"
-    fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-    probe.unlink()
-
-
-def check_writable(target: TrackingTarget) -> None:
-    """Fail before any extraction when a local store cannot take a run.
-
-    sqlite opens a read-only database without complaint and fails only at
-    the first write, i.e. after all the compute; so this opens the database
-    file for writing, creates a file beside it (sqlite writes its journal
-    there) and one in the local artifact root.
-    """
-    if not target.uri.startswith("sqlite:///"):
-        return
-    db = Path(target.uri.removeprefix("sqlite:///"))
-    try:
-        _probe_dir(db.parent)
-    except OSError as error:
-        raise _writable_error("directory", db.parent, error) from None
-    if db.exists():
-        try:
-            os.close(os.open(db, os.O_RDWR))
-        except OSError as error:
-            raise _writable_error("database", db, error) from None
-    location = target.artifact_location
-    if location and "://" not in location:
-        root = Path(location)
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-            _probe_dir(root)
-        except OSError as error:
-            raise _writable_error("artifact directory", root, error) from None
 
 
 def get_experiment_id(target: TrackingTarget) -> str:
@@ -149,12 +58,6 @@ def get_experiment_id(target: TrackingTarget) -> str:
     elif target.artifact_location:
         location = target.artifact_location
     return client.create_experiment(target.experiment, artifact_location=location)
-
-
-def _sqlite_path(target: TrackingTarget) -> Path | None:
-    return (
-        Path(target.uri.removeprefix("sqlite:///")) if target.uri.startswith("sqlite:///") else None
-    )
 
 
 def check_store_present(target: TrackingTarget, parent_run_id: str) -> None:
@@ -269,11 +172,11 @@ def log_child_run(
         metrics = [p for name, v in per_split.items() for p in metric_history(name, v, now)]
         metrics += [Metric(name, float(v), now, 0) for name, v in scalars.items()]
         client.log_batch(
-            run_id,
-            metrics=metrics,
-            params=[Param(k, str(v)) for k, v in params.items()],
-            tags=[RunTag("scaleprobe.n_metrics", str(len(metrics)))],
+            run_id, metrics=metrics, tags=[RunTag("scaleprobe.n_metrics", str(len(metrics)))]
         )
+        logged = [Param(k, str(v)) for k, v in params.items()]
+        for start in range(0, len(logged), _MAX_PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=logged[start : start + _MAX_PARAMS_PER_BATCH])
         with tempfile.TemporaryDirectory() as tmp:
             for name, array in arrays.items():
                 np.save(Path(tmp) / f"{name}.npy", np.asarray(array), allow_pickle=False)
@@ -288,53 +191,12 @@ def log_child_run(
     return run_id
 
 
-def tracking_target(tracking: Any) -> TrackingTarget:
-    """Build a :class:`TrackingTarget` from the ``tracking`` config node (or a mapping)."""
-    return TrackingTarget(
-        uri=str(tracking["uri"]),
-        experiment=str(tracking["experiment"]),
-        artifact_location=tracking.get("artifact_location"),
-    )
+def log_report(target: TrackingTarget, run_id: str, files: Sequence[str | Path]) -> None:
+    """Log the report's files as artifacts of ``run_id`` under ``report/``.
 
-
-def child_statuses(target: TrackingTarget, parent_run_id: str) -> list[str]:
-    """Statuses of the children of ``parent_run_id``."""
-    client = _client(target)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
-    )
-    return [run.info.status for run in runs]
-
-
-def sweep_summary(
-    target: TrackingTarget,
-    parent_run_id: str,
-    metrics: tuple[str, ...] = ("r2_test", "nnz", "angle_deg", "r2_test_shuffled"),
-) -> dict[str, Any]:
-    """Read the sweep back from MLflow: parent id, child counts, each child's mean metrics.
-
-    Children are keyed ``{pair: {"alpha=<alpha>": {metric: mean}}}`` so that
-    ``dvc metrics show`` and ``dvc exp show`` get one column per pair, alpha and
-    metric; read back from the store, the file says what the runs really logged.
+    Only the given files are logged, not their whole directory, which may
+    hold anything (``report.output_dir=.`` is allowed).
     """
     client = _client(target)
-    parent = client.get_run(parent_run_id)
-    runs = client.search_runs(
-        [parent.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'"
-    )
-    children: dict[str, dict[str, dict[str, float]]] = {}
-    for run in runs:
-        params = run.data.params
-        by_alpha = children.setdefault(params.get("pair", run.info.run_name), {})
-        by_alpha[f"alpha={params.get('alpha')}"] = {
-            name: run.data.metrics[name] for name in metrics if name in run.data.metrics
-        }
-    return {
-        "parent_run_id": parent_run_id,
-        "experiment_id": parent.info.experiment_id,
-        "tracking_uri": target.uri,
-        "n_runs": len(runs),
-        "n_finished": sum(run.info.status == "FINISHED" for run in runs),
-        "runs": {pair: dict(sorted(v.items())) for pair, v in sorted(children.items())},
-    }
+    for path in files:
+        client.log_artifact(run_id, str(path), artifact_path="report")
