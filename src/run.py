@@ -29,12 +29,12 @@ from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
 from src.features.extract import ExtractionSettings, Preprocessing, ensure_features
 from src.features.layers import resolve_layer
-from src.probes._validation import check_alphas, check_count
 from src.probes.base import GridProbe
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
 from src.probes.protocol import PairResult, evaluate_pair
 from src.probes.splits import make_splits
+from src.probes.validation import check_alphas, check_count
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.mlflow_runs import (
     check_reachable,

@@ -14,8 +14,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count
 from src.probes.geometry import cosines
+from src.probes.validation import check_count
 
 __all__ = [
     "TIE_ATOL",

@@ -30,7 +30,6 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_X_y
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count, check_seed
 from src.probes.base import GridProbe
 from src.probes.geometry import cosines
 from src.probes.lasso import LassoPathProbe
@@ -40,6 +39,7 @@ from src.probes.metrics import r2_rows
 from src.probes.nulls import permutation_pvalue, shuffled
 from src.probes.progress import log_progress
 from src.probes.splits import Split, make_splits
+from src.probes.validation import check_count, check_seed
 
 __all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_pair"]
 

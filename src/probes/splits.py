@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count, check_seed
+from src.probes.validation import check_count, check_seed
 
 __all__ = ["Split", "make_splits"]
 

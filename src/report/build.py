@@ -26,7 +26,7 @@ from src.report.analysis import (
     transfer_matrices,
 )
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
-from src.report.records import ReportData, class_name, job_record, organize
+from src.report.runs import ReportData, class_name, job_record, organize
 from src.report.tables import (
     PAPER_TABLE1,
     Table,
@@ -84,7 +84,7 @@ def load_sweep(
     ------
     ScaleprobeError
         If the sweep cannot be found, has no finished job, or its runs cannot
-        be compared (see :func:`~src.report.records.organize`).
+        be compared (see :func:`~src.report.runs.organize`).
     """
     parent = find_sweep(target, parent_run_id=parent_run_id, experiment=experiment)
     children = list_children(target, parent)

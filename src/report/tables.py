@@ -18,7 +18,7 @@ from src.report.analysis import (
     maps_for_fraction,
     random_direction_stats,
 )
-from src.report.records import JobRecord, ReportData, class_name
+from src.report.runs import JobRecord, ReportData, class_name
 
 __all__ = [
     "PAPER_TABLE1",
