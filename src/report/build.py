@@ -14,10 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from src.errors import ScaleprobeError
-from src.probes.nulls import random_directions
+from src.probes.nulls import permutation_means, random_directions
 from src.probes.progress import log_progress
 from src.report.analysis import (
     alignment_curve,
@@ -194,11 +192,8 @@ def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
         run = data.get(pair, data.lasso_alpha) or data.get(pair, data.nonreg_alpha)
         if run is None or run.null is None:
             continue
-        null = np.asarray(run.null["r2_test"], dtype=float)
-        angles = np.asarray(run.null["angle_deg"], dtype=float)
-        with np.errstate(invalid="ignore"):
-            r2_null = np.nanmean(null, axis=0)
-            angle_null = np.nanmean(angles, axis=0)
+        r2_null = permutation_means(run.null["r2_test"])
+        angle_null = permutation_means(run.null["angle_deg"])
         name = f"{_pair_title(pair)}, alpha={run.alpha:g}"
         panels[f"R², {name}"] = (
             r2_null,
