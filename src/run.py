@@ -45,7 +45,7 @@ from src.probes.base import GridProbe
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
 from src.probes.protocol import PairResult, evaluate_pair
-from src.probes.splits import make_splits
+from src.probes.splits import check_split_sizes
 from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.job_params import job_params
@@ -243,7 +243,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         OmegaConf.to_container(cfg.data, resolve=True), [train_class, test_class]
     )
     # Split sizes are checked against the class sizes before any extraction.
-    make_splits(
+    check_split_sizes(
         len(records[train_class]),
         len(records[test_class]),
         n_train=cfg.n_train,

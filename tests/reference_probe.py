@@ -15,8 +15,8 @@ from sklearn.linear_model import Lasso, LinearRegression
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from src.probes._validation import check_alpha
 from src.probes.fit import _check_solver_params, standardization
+from src.probes.validation import check_alpha
 
 __all__ = ["ScaleProbe"]
 

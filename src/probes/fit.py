@@ -32,8 +32,8 @@ from sklearn.utils.validation import check_array
 from threadpoolctl import threadpool_limits
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_alphas
 from src.probes.base import check_targets
+from src.probes.validation import check_alphas
 
 __all__ = ["AlphaGridFit", "fit_alpha_grid", "standardization"]
 

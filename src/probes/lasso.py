@@ -13,9 +13,9 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from src.probes._validation import check_alphas
 from src.probes.base import GridProbe, check_targets, linear_predictions
 from src.probes.fit import fit_alpha_grid
+from src.probes.validation import check_alphas
 
 __all__ = ["LassoPathProbe"]
 

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from src.probes._validation import check_count
+from src.probes.validation import check_count
 
 __all__ = ["ProbeMemo", "content_key"]
 

@@ -14,12 +14,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count
 from src.probes.geometry import cosines
+from src.probes.validation import check_count
 
 __all__ = [
     "TIE_ATOL",
     "TIE_RTOL",
+    "permutation_means",
     "permutation_pvalue",
     "random_direction_angles",
     "random_directions",
@@ -98,6 +99,45 @@ def random_directions(d: int, n: int, rng: RNGLike) -> np.ndarray:
         draws[bad] = gen.standard_normal((int(bad.sum()), d))
         norms = np.linalg.norm(draws, axis=1, keepdims=True)
     return draws / norms
+
+
+def permutation_means(values: ArrayLike) -> np.ndarray:
+    """Mean over splits of each permutation's statistic: the null of a mean over splits.
+
+    The protocol's statistic is a mean over splits (of test R², of the angle),
+    so each permutation's null value is the same mean over its column; a
+    ``nan`` split (an angle to an all-zero probe) is left out, like in the
+    observed mean.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_splits, n_permutations)
+        Per-split statistics of every permutation.
+
+    Returns
+    -------
+    ndarray of shape (n_permutations,)
+        Column means over the finite values; ``nan`` for an all-``nan`` column.
+
+    Raises
+    ------
+    ScaleprobeError
+        If ``values`` is not 2-D.
+
+    Examples
+    --------
+    >>> permutation_means([[1.0, np.nan], [3.0, np.nan]]).tolist()
+    [2.0, nan]
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 2:
+        raise ScaleprobeError(
+            f"values with shape {arr.shape!r} is not 2-D; pass (n_splits, n_permutations)"
+        )
+    finite = np.isfinite(arr)
+    counts = finite.sum(axis=0)
+    sums = np.where(finite, arr, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.full(arr.shape[1], np.nan), where=counts > 0)
 
 
 def permutation_pvalue(

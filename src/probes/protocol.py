@@ -30,16 +30,16 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_X_y
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count, check_seed
 from src.probes.base import GridProbe
 from src.probes.geometry import cosines
 from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo, content_key
 from src.probes.memory import check_null_memory
 from src.probes.metrics import r2_rows
-from src.probes.nulls import permutation_pvalue, shuffled
+from src.probes.nulls import permutation_means, permutation_pvalue, shuffled
 from src.probes.progress import log_progress
 from src.probes.splits import Split, make_splits
+from src.probes.validation import check_count, check_seed
 
 __all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_pair"]
 
@@ -54,6 +54,8 @@ METRIC_NAMES = (
 )
 # The metrics of a linear probe only (they compare coefficient vectors).
 GEOMETRY_NAMES = ("nnz", "cos", "angle_deg", "angle_deg_shuffled")
+# Metrics stored as such; the shuffled ones are the first column of their null.
+_FITTED = ("r2_train", "r2_test", "nnz", "cos", "angle_deg")
 
 
 @dataclass
@@ -80,11 +82,6 @@ class PairResult:
         (``nan`` where either has no non-zero coefficient).
     angle_deg : ndarray of shape (n_splits,)
         Angle in degrees, in ``[0, 180]``, between the same two probes.
-    r2_test_shuffled : ndarray of shape (n_splits,)
-        R² on the test images of a probe trained on shuffled ratios.
-    angle_deg_shuffled : ndarray of shape (n_splits,)
-        Angle between the shuffled-ratio probes of the training and the test
-        images.
     coef : ndarray of shape (n_splits, n_features)
         Coefficients (standardized space) of the training-class probes.
     coef_test : ndarray of shape (n_splits, n_features)
@@ -105,8 +102,6 @@ class PairResult:
     nnz: np.ndarray | None
     cos: np.ndarray | None
     angle_deg: np.ndarray | None
-    r2_test_shuffled: np.ndarray
-    angle_deg_shuffled: np.ndarray | None
     coef: np.ndarray | None
     coef_test: np.ndarray | None
     r2_test_null: np.ndarray
@@ -117,6 +112,16 @@ class PairResult:
     def linear(self) -> bool:
         """Whether the probe had ``coef_`` (and so the result has its geometry)."""
         return self.coef is not None
+
+    @property
+    def r2_test_shuffled(self) -> np.ndarray:
+        """R² on the test images of a probe trained on shuffled ratios: the null's first column."""
+        return self.r2_test_null[:, 0]
+
+    @property
+    def angle_deg_shuffled(self) -> np.ndarray | None:
+        """Angle between the probes of the null's first permutation (``None`` without coef_)."""
+        return None if self.angle_deg_null is None else self.angle_deg_null[:, 0]
 
     def metrics(self) -> dict[str, np.ndarray]:
         """Per-split values of each scalar metric.
@@ -149,25 +154,17 @@ class PairResult:
         out = {
             "r2_test_pvalue": permutation_pvalue(
                 float(np.nanmean(self.r2_test)),
-                _nanmean_columns(self.r2_test_null),
+                permutation_means(self.r2_test_null),
                 alternative="greater",
             )
         }
         if self.angle_deg is not None and self.angle_deg_null is not None:
             out["angle_deg_pvalue"] = permutation_pvalue(
                 float(np.nanmean(self.angle_deg)),
-                _nanmean_columns(self.angle_deg_null),
+                permutation_means(self.angle_deg_null),
                 alternative="less",
             )
         return out
-
-
-def _nanmean_columns(values: np.ndarray) -> np.ndarray:
-    """Mean over splits (rows) of each permutation, ``nan`` where a column is all ``nan``."""
-    finite = np.isfinite(values)
-    counts = finite.sum(axis=0)
-    sums = np.where(finite, values, 0.0).sum(axis=0)
-    return np.divide(sums, counts, out=np.full(values.shape[1], np.nan), where=counts > 0)
 
 
 def _probe_key(probe: GridProbe) -> list:
@@ -335,7 +332,7 @@ def _evaluate(
     what: str,
 ) -> list[PairResult]:
     n_alphas, n_splits, d = alpha_grid.size, len(splits), XA.shape[1]
-    out = {name: np.empty((n_alphas, n_splits)) for name in METRIC_NAMES}
+    out = {name: np.empty((n_alphas, n_splits)) for name in METRIC_NAMES if name in _FITTED}
     out["nnz"] = np.empty((n_alphas, n_splits), dtype=int)
     r2_null = np.empty((n_alphas, n_splits, n_permutations))
     angle_null = np.empty((n_alphas, n_splits, n_permutations))
@@ -369,8 +366,6 @@ def _evaluate(
         angle_null[:, i] = angle[1:].T
         coef[:, i] = fit_a.coef_[0]
         coef_test[:, i] = fit_b.coef_[0]
-    out["r2_test_shuffled"] = r2_null[:, :, 0]
-    out["angle_deg_shuffled"] = angle_null[:, :, 0]
 
     def geometry(values: np.ndarray) -> np.ndarray | None:
         return values.copy() if linear else None
@@ -379,8 +374,8 @@ def _evaluate(
         PairResult(
             alpha=float(alpha_grid[j]),
             **{
-                name: geometry(out[name][j]) if name in GEOMETRY_NAMES else out[name][j].copy()
-                for name in METRIC_NAMES
+                name: geometry(values[j]) if name in GEOMETRY_NAMES else values[j].copy()
+                for name, values in out.items()
             },
             coef=geometry(coef[j]),
             coef_test=geometry(coef_test[j]),

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from src.errors import ScaleprobeError
-from src.probes._validation import check_count, check_seed
+from src.probes.validation import check_count, check_seed
 
-__all__ = ["Split", "make_splits"]
+__all__ = ["Split", "check_split_sizes", "make_splits"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,70 @@ class Split:
 
     train: np.ndarray
     test: np.ndarray
+
+
+def check_split_sizes(
+    n_train_pool: int,
+    n_test_pool: int,
+    *,
+    n_train: int,
+    n_test: int,
+    n_splits: int,
+    seed: int,
+    same_class: bool,
+    train_class: str = "train class",
+    test_class: str = "test class",
+) -> tuple[int, int, int, int, int, int]:
+    """Check that the classes hold enough images for the splits, before any work.
+
+    The same checks :func:`make_splits` makes, without drawing: an entry point
+    calls it as soon as it knows the class sizes (before extracting features).
+
+    Parameters
+    ----------
+    n_train_pool, n_test_pool, n_train, n_test, n_splits, seed, same_class, train_class, test_class
+        As in :func:`make_splits`.
+
+    Returns
+    -------
+    tuple of int
+        ``(n_train_pool, n_test_pool, n_train, n_test, n_splits, seed)``, validated.
+
+    Raises
+    ------
+    ScaleprobeError
+        If a class has too few images for the requested split sizes, or a
+        count or the seed is invalid.
+    """
+    n_train_pool = check_count(n_train_pool, "n_train_pool")
+    n_test_pool = check_count(n_test_pool, "n_test_pool")
+    n_train = check_count(n_train, "n_train")
+    n_test = check_count(n_test, "n_test")
+    n_splits = check_count(n_splits, "n_splits")
+    seed = check_seed(seed)
+    if same_class:
+        if n_train_pool != n_test_pool:
+            raise ScaleprobeError(
+                f"same_class=True but n_train_pool={n_train_pool!r} != "
+                f"n_test_pool={n_test_pool!r}; one class has one pool of images"
+            )
+        if n_train + n_test > n_train_pool:
+            raise ScaleprobeError(
+                f"n_train + n_test = {n_train + n_test} exceeds the {n_train_pool} images "
+                f"of class {train_class!r}; lower n_train or n_test so that they sum to "
+                f"at most {n_train_pool}"
+            )
+    else:
+        for name, wanted, pool, cls in (
+            ("n_train", n_train, n_train_pool, train_class),
+            ("n_test", n_test, n_test_pool, test_class),
+        ):
+            if wanted > pool:
+                raise ScaleprobeError(
+                    f"{name}={wanted!r} exceeds the {pool} images of class {cls!r}; "
+                    f"use {name} <= {pool}"
+                )
+    return n_train_pool, n_test_pool, n_train, n_test, n_splits, seed
 
 
 def make_splits(
@@ -93,25 +157,19 @@ def make_splits(
     >>> [len(s.train) for s in splits], set(splits[0].train) & set(splits[0].test)
     ([6, 6], set())
     """
-    n_train_pool = check_count(n_train_pool, "n_train_pool")
-    n_test_pool = check_count(n_test_pool, "n_test_pool")
-    n_train = check_count(n_train, "n_train")
-    n_test = check_count(n_test, "n_test")
-    n_splits = check_count(n_splits, "n_splits")
-    seed = check_seed(seed)
+    n_train_pool, n_test_pool, n_train, n_test, n_splits, seed = check_split_sizes(
+        n_train_pool,
+        n_test_pool,
+        n_train=n_train,
+        n_test=n_test,
+        n_splits=n_splits,
+        seed=seed,
+        same_class=same_class,
+        train_class=train_class,
+        test_class=test_class,
+    )
     rng = np.random.default_rng(seed)
     if same_class:
-        if n_train_pool != n_test_pool:
-            raise ScaleprobeError(
-                f"same_class=True but n_train_pool={n_train_pool!r} != "
-                f"n_test_pool={n_test_pool!r}; one class has one pool of images"
-            )
-        if n_train + n_test > n_train_pool:
-            raise ScaleprobeError(
-                f"n_train + n_test = {n_train + n_test} exceeds the {n_train_pool} images "
-                f"of class {train_class!r}; lower n_train or n_test so that they sum to "
-                f"at most {n_train_pool}"
-            )
         splits = []
         for _ in range(n_splits):
             order = rng.permutation(n_train_pool)
@@ -122,15 +180,6 @@ def make_splits(
                 )
             )
         return splits
-    for name, wanted, pool, cls in (
-        ("n_train", n_train, n_train_pool, train_class),
-        ("n_test", n_test, n_test_pool, test_class),
-    ):
-        if wanted > pool:
-            raise ScaleprobeError(
-                f"{name}={wanted!r} exceeds the {pool} images of class {cls!r}; "
-                f"use {name} <= {pool}"
-            )
     return [
         Split(
             train=np.sort(rng.choice(n_train_pool, size=n_train, replace=False)),

@@ -16,7 +16,7 @@ import numpy as np
 from src.probes.geometry import cosine, cumulative_norm, maps_for_norm_fraction
 from src.probes.metrics import summarize
 from src.probes.nulls import random_direction_angles, random_directions
-from src.report.records import JobRecord, ReportData
+from src.report.runs import JobRecord, ReportData
 
 __all__ = [
     "AlignmentCurve",

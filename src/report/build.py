@@ -14,10 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from src.errors import ScaleprobeError
-from src.probes.nulls import random_directions
+from src.probes.nulls import permutation_means, random_directions
 from src.probes.progress import log_progress
 from src.report.analysis import (
     alignment_curve,
@@ -26,7 +24,7 @@ from src.report.analysis import (
     transfer_matrices,
 )
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
-from src.report.records import ReportData, class_name, job_record, organize
+from src.report.runs import ReportData, class_name, job_record, organize
 from src.report.tables import (
     PAPER_TABLE1,
     Table,
@@ -85,7 +83,7 @@ def load_sweep(
     ------
     ScaleprobeError
         If the sweep cannot be found, has no finished job, or its runs cannot
-        be compared (see :func:`~src.report.records.organize`).
+        be compared (see :func:`~src.report.runs.organize`).
     """
     parent = find_sweep(target, parent_run_id=parent_run_id, experiment=experiment)
     children = list_children(target, parent)
@@ -195,11 +193,8 @@ def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
         run = data.get(pair, data.lasso_alpha) or data.get(pair, data.nonreg_alpha)
         if run is None or run.null is None:
             continue
-        null = np.asarray(run.null["r2_test"], dtype=float)
-        angles = np.asarray(run.null["angle_deg"], dtype=float)
-        with np.errstate(invalid="ignore"):
-            r2_null = np.nanmean(null, axis=0)
-            angle_null = np.nanmean(angles, axis=0)
+        r2_null = permutation_means(run.null["r2_test"])
+        angle_null = permutation_means(run.null["angle_deg"])
         name = f"{_pair_title(pair)}, alpha={run.alpha:g}"
         panels[f"R², {name}"] = (
             r2_null,

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from src.report.analysis import AlignmentCurve, PathSummary, TransferMatrices
-from src.report.records import class_name
+from src.report.runs import class_name
 
 __all__ = [
     "PAPER_FIG3",

@@ -8,17 +8,19 @@ MLflow holds and tests can compare them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from src.probes.nulls import permutation_means
 from src.report.analysis import (
     TransferMatrices,
     maps_for_fraction,
     random_direction_stats,
 )
-from src.report.records import JobRecord, ReportData, class_name
+from src.report.runs import JobRecord, ReportData, class_name
 
 __all__ = [
     "PAPER_TABLE1",
@@ -137,46 +139,95 @@ def _lasso_note(data: ReportData) -> list[str]:
     return []
 
 
+@dataclass(frozen=True)
+class _Column:
+    """One column of Table 1 or 2: a metric of one of a pair's runs.
+
+    ``run`` picks the run: ``"nonreg"`` / ``"lasso"`` (main weights, least
+    squares / the Lasso alpha), ``"random nonreg"`` / ``"random lasso"`` (the
+    random-weights null, shown only when the sweep has it). ``name`` may hold
+    ``{nonreg}`` and ``{lasso}`` (the alpha labels).
+    """
+
+    name: str
+    run: str
+    metric: str
+    mean_std: bool = False
+
+
+# Tables 1 and 2: the same rows (one per pair), these columns, then the paper's.
+_TABLE1 = (
+    _Column("R² non-reg ({nonreg})", "nonreg", "r2_test", mean_std=True),
+    _Column("p non-reg", "nonreg", "r2_test_pvalue"),
+    _Column("R² Lasso ({lasso})", "lasso", "r2_test", mean_std=True),
+    _Column("p Lasso", "lasso", "r2_test_pvalue"),
+    _Column("nnz Lasso", "lasso", "nnz"),
+    _Column("R² shuffled Lasso", "lasso", "r2_test_shuffled"),
+    _Column("R² random weights non-reg", "random nonreg", "r2_test", mean_std=True),
+    _Column("R² random weights Lasso", "random lasso", "r2_test", mean_std=True),
+)
+_TABLE2 = (
+    _Column("angle non-reg ({nonreg})", "nonreg", "angle_deg"),
+    _Column("cos non-reg", "nonreg", "cos"),
+    _Column("angle Lasso ({lasso})", "lasso", "angle_deg"),
+    _Column("cos Lasso", "lasso", "cos"),
+    _Column("p angle Lasso", "lasso", "angle_deg_pvalue"),
+    _Column("angle shuffled Lasso", "lasso", "angle_deg_shuffled"),
+    _Column("angle random weights Lasso", "random lasso", "angle_deg"),
+    _Column("cos random weights Lasso", "random lasso", "cos"),
+)
+
+
+def _pair_table(
+    data: ReportData,
+    title: str,
+    spec: tuple[_Column, ...],
+    paper_columns: list[str],
+    paper_cells: Callable[[tuple[str, str]], dict[str, Cell]],
+) -> tuple[Table, list[str]]:
+    """One row per pair: ``spec``'s metrics of the pair's runs, then the paper's values."""
+    labels = {
+        "nonreg": _alpha_label(data.nonreg_alpha),
+        "lasso": _alpha_label(data.lasso_alpha),
+    }
+    spec = tuple(c for c in spec if data.random or not c.run.startswith("random"))
+    names = [c.name.format(**labels) for c in spec]
+    table = Table(title, ["train", "test", *names, *paper_columns])
+    alphas = {"nonreg": data.nonreg_alpha, "lasso": data.lasso_alpha}
+    for pair in data.pairs:
+        runs = {
+            key: data.get(
+                pair, alphas[key.removeprefix("random ")], random=key.startswith("random")
+            )
+            for key in {c.run for c in spec}
+        }
+        row: dict[str, Cell] = _pair_cells(pair)
+        for column, name in zip(spec, names, strict=True):
+            run = runs[column.run]
+            row[name] = (_mean_std if column.mean_std else _metric)(run, column.metric)
+        row.update(paper_cells(pair))
+        table.rows.append(row)
+    return table, names
+
+
 def table1(data: ReportData) -> Table:
     """Table 1: test R² within and across classes, least squares beside the Lasso."""
-    nonreg, lasso = _alpha_label(data.nonreg_alpha), _alpha_label(data.lasso_alpha)
-    columns = [
-        "train",
-        "test",
-        f"R² non-reg ({nonreg})",
-        "p non-reg",
-        f"R² Lasso ({lasso})",
-        "p Lasso",
-        "nnz Lasso",
-        "R² shuffled Lasso",
-    ]
-    if data.random:
-        columns += ["R² random weights non-reg", "R² random weights Lasso"]
-    columns += ["paper non-reg", "paper Lasso"]
-    table = Table("Table 1: scale prediction (test R², mean ± std over splits)", columns)
-    table.digits = {"nnz Lasso": 1}
-    for pair in data.pairs:
-        ols, las = data.get(pair, data.nonreg_alpha), data.get(pair, data.lasso_alpha)
-        row: dict[str, Cell] = {
-            **_pair_cells(pair),
-            columns[2]: _mean_std(ols, "r2_test"),
-            "p non-reg": _metric(ols, "r2_test_pvalue"),
-            columns[4]: _mean_std(las, "r2_test"),
-            "p Lasso": _metric(las, "r2_test_pvalue"),
-            "nnz Lasso": _metric(las, "nnz"),
-            "R² shuffled Lasso": _metric(las, "r2_test_shuffled"),
+
+    def paper(pair: tuple[str, str]) -> dict[str, Cell]:
+        values = PAPER_TABLE1.get(pair)
+        return {
+            "paper non-reg": values[0] if values else None,
+            "paper Lasso": values[1] if values else None,
         }
-        if data.random:
-            row["R² random weights non-reg"] = _mean_std(
-                data.get(pair, data.nonreg_alpha, random=True), "r2_test"
-            )
-            row["R² random weights Lasso"] = _mean_std(
-                data.get(pair, data.lasso_alpha, random=True), "r2_test"
-            )
-        paper = PAPER_TABLE1.get(pair)
-        row["paper non-reg"] = paper[0] if paper else None
-        row["paper Lasso"] = paper[1] if paper else None
-        table.rows.append(row)
+
+    table, _ = _pair_table(
+        data,
+        "Table 1: scale prediction (test R², mean ± std over splits)",
+        _TABLE1,
+        ["paper non-reg", "paper Lasso"],
+        paper,
+    )
+    table.digits = {"nnz Lasso": 1}
     table.notes = [
         "p: permutation p-value of the mean test R² against the same probe trained on "
         "shuffled ratios (logged `r2_test_pvalue`); R² shuffled: its first permutation "
@@ -203,51 +254,36 @@ def _random_weights_note(data: ReportData) -> str:
 
 def table2(data: ReportData) -> Table:
     """Table 2: angle and cosine between probes of two training sets, with nulls."""
-    nonreg, lasso = _alpha_label(data.nonreg_alpha), _alpha_label(data.lasso_alpha)
-    columns = [
-        "train",
-        "test",
-        f"angle non-reg ({nonreg})",
-        "cos non-reg",
-        f"angle Lasso ({lasso})",
-        "cos Lasso",
-        "p angle Lasso",
-        "angle shuffled Lasso",
+    paper_columns = [
+        "paper angle non-reg",
+        "paper cos non-reg",
+        "paper angle Lasso",
+        "paper cos Lasso",
     ]
-    if data.random:
-        columns += ["angle random weights Lasso", "cos random weights Lasso"]
-    columns += ["paper angle non-reg", "paper cos non-reg", "paper angle Lasso", "paper cos Lasso"]
-    table = Table("Table 2: angle (°) and cosine between coefficient vectors", columns)
-    table.digits = {c: 1 for c in columns if "angle" in c and not c.startswith("p ")}
-    for pair in data.pairs:
-        ols, las = data.get(pair, data.nonreg_alpha), data.get(pair, data.lasso_alpha)
-        row: dict[str, Cell] = {
-            **_pair_cells(pair),
-            columns[2]: _metric(ols, "angle_deg"),
-            "cos non-reg": _metric(ols, "cos"),
-            columns[4]: _metric(las, "angle_deg"),
-            "cos Lasso": _metric(las, "cos"),
-            "p angle Lasso": _metric(las, "angle_deg_pvalue"),
-            "angle shuffled Lasso": _metric(las, "angle_deg_shuffled"),
-        }
-        if data.random:
-            rnd = data.get(pair, data.lasso_alpha, random=True)
-            row["angle random weights Lasso"] = _metric(rnd, "angle_deg")
-            row["cos random weights Lasso"] = _metric(rnd, "cos")
-        paper = PAPER_TABLE2.get(pair)
-        if paper:
-            (row["paper angle non-reg"], row["paper cos non-reg"]) = paper[0]
-            (row["paper angle Lasso"], row["paper cos Lasso"]) = paper[1]
-        table.rows.append(row)
+
+    def paper(pair: tuple[str, str]) -> dict[str, Cell]:
+        values = PAPER_TABLE2.get(pair)
+        if not values:
+            return {}
+        return dict(zip(paper_columns, (*values[0], *values[1]), strict=True))
+
+    table, names = _pair_table(
+        data,
+        "Table 2: angle (°) and cosine between coefficient vectors",
+        _TABLE2,
+        paper_columns,
+        paper,
+    )
+    table.digits = {c: 1 for c in table.columns if "angle" in c and not c.startswith("p ")}
     d = data.feature_dim
     rand = random_direction_stats(d)
     table.rows.append(
         {
             "train": f"random directions (d={d})",
             "test": "",
-            columns[2]: (rand["angle_deg"], rand["angle_deg_std"]),
+            names[0]: (rand["angle_deg"], rand["angle_deg_std"]),
             "cos non-reg": (rand["cos"], rand["cos_std"]),
-            columns[4]: (rand["angle_deg"], rand["angle_deg_std"]),
+            names[2]: (rand["angle_deg"], rand["angle_deg_std"]),
             "cos Lasso": (rand["cos"], rand["cos_std"]),
         }
     )
@@ -331,8 +367,8 @@ def null_table(data: ReportData) -> Table:
             if run is None or run.null is None:
                 continue
             null = run.null
-            r2 = _column_means(null["r2_test"])
-            angle = _column_means(null["angle_deg"])
+            r2 = permutation_means(null["r2_test"])
+            angle = permutation_means(null["angle_deg"])
             table.rows.append(
                 {
                     **_pair_cells(pair),
@@ -352,12 +388,6 @@ def null_table(data: ReportData) -> Table:
         "(1 + permutations).",
     ]
     return table
-
-
-def _column_means(values: list[list[float]]) -> np.ndarray:
-    arr = np.asarray(values, dtype=float)
-    with np.errstate(invalid="ignore"):
-        return np.nanmean(arr, axis=0) if np.isfinite(arr).any() else np.full(arr.shape[1], np.nan)
 
 
 def _interval(values: np.ndarray, digits: int) -> str:

@@ -4,6 +4,7 @@ import pytest
 from src.errors import ScaleprobeError
 from src.probes.geometry import angle_deg
 from src.probes.nulls import (
+    permutation_means,
     permutation_pvalue,
     random_direction_angles,
     random_directions,
@@ -80,3 +81,12 @@ def test_permutation_pvalue_counts_rounding_ties_as_extreme():
     # a real difference still counts
     assert permutation_pvalue(observed, [observed - 1e-6], alternative="greater") == 0.5
     assert permutation_pvalue(observed, [observed + 1e-6], alternative="less") == 0.5
+
+
+def test_permutation_means_leave_out_nan_splits():
+    # #12.7: the one mean over splits per permutation (protocol p-values, report nulls)
+    values = np.array([[1.0, np.nan, 2.0], [3.0, np.nan, np.nan]])
+    np.testing.assert_array_equal(permutation_means(values), [2.0, np.nan, 2.0])
+    np.testing.assert_array_equal(permutation_means(values.tolist()), [2.0, np.nan, 2.0])
+    with pytest.raises(ScaleprobeError, match="not 2-D"):
+        permutation_means([1.0, 2.0])

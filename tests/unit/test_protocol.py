@@ -1,3 +1,4 @@
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,16 @@ def test_evaluate_pair_takes_one_probe():
     XA, yA = _class(1, n=50)
     with pytest.raises(ScaleprobeError, match="exactly one of probe= and alphas="):
         evaluate_pair(XA, yA, XA, yA, same_class=True, n_splits=1, n_train=10, n_test=10, seed=0)
+
+
+def test_shuffled_metrics_are_the_first_column_of_the_null():
+    # #12.7: r2_test_shuffled is derived from r2_test_null[:, 0], not stored beside it
+    XA, yA = _class(1, n=100)
+    XB, yB = _class(2, n=100)
+    (r,) = _run(XA, yA, XB, yB, alphas=[1e-2], n_train=40, n_test=40, n_permutations=3)
+    assert {f.name for f in fields(PairResult)}.isdisjoint(
+        {"r2_test_shuffled", "angle_deg_shuffled"}
+    )
+    np.testing.assert_array_equal(r.r2_test_shuffled, r.r2_test_null[:, 0])
+    np.testing.assert_array_equal(r.angle_deg_shuffled, r.angle_deg_null[:, 0])
+    np.testing.assert_array_equal(r.metrics()["r2_test_shuffled"], r.r2_test_null[:, 0])

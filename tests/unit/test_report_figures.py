@@ -5,7 +5,7 @@ import json
 from PIL import Image
 
 from src.report.build import FIGURES, write_report
-from src.report.records import organize
+from src.report.runs import organize
 from tests.unit.test_report_tables import A, C, K, sweep
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

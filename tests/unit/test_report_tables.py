@@ -12,7 +12,7 @@ from src.report.analysis import (
     random_direction_stats,
     transfer_matrices,
 )
-from src.report.records import JobRecord, job_record, organize
+from src.report.runs import JobRecord, job_record, organize
 from src.report.tables import null_table, table1, table2, transfer_tables
 
 A, K, C = "n02058221", "n01608432", "n04037443"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from src.errors import ScaleprobeError
-from src.probes.splits import Split, make_splits
+from src.probes.splits import Split, check_split_sizes, make_splits
 
 
 def test_same_class_disjoint_and_sized():
@@ -103,3 +103,30 @@ def test_invalid_counts(kw, match):
 def test_same_class_pools_must_match():
     with pytest.raises(ScaleprobeError, match="n_test_pool"):
         make_splits(20, 30, n_train=5, n_test=5, n_splits=1, seed=0, same_class=True)
+
+
+@pytest.mark.parametrize(
+    ("pools", "args", "match"),
+    [
+        ((20, 20), dict(n_train=15, n_test=10, same_class=True), "n_train \\+ n_test = 25"),
+        ((20, 30), dict(n_train=5, n_test=5, same_class=True), "same_class=True"),
+        ((20, 30), dict(n_train=25, n_test=5, same_class=False), "n_train=25 exceeds the 20"),
+        ((20, 30), dict(n_train=5, n_test=31, same_class=False), "n_test=31 exceeds the 30"),
+        ((20, 30), dict(n_train=0, n_test=5, same_class=False), "n_train=0"),
+    ],
+)
+def test_check_split_sizes_is_make_splits_without_drawing(pools, args, match):
+    # #12.7: run.py validates the sizes before extraction with this, not by drawing splits
+    kw = dict(n_splits=3, seed=0, train_class="a", test_class="b", **args)
+    with pytest.raises(ScaleprobeError, match=match):
+        check_split_sizes(*pools, **kw)
+    with pytest.raises(ScaleprobeError, match=match):
+        make_splits(*pools, **kw)
+    assert check_split_sizes(20, 20, n_train=8, n_test=6, n_splits=3, seed=0, same_class=True) == (
+        20,
+        20,
+        8,
+        6,
+        3,
+        0,
+    )

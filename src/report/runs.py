@@ -1,4 +1,4 @@
-"""The jobs of a sweep as typed records, and which of them each table uses.
+"""The MLflow runs of a report: a sweep's jobs as typed records, and which each table uses.
 
 A sweep's jobs differ by pair, probe hyperparameter (the Lasso's alpha) and
 maybe weights; runs are keyed by pair and hyperparameter value within one

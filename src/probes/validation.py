@@ -1,4 +1,4 @@
-"""Argument checks shared by the probe modules.
+"""Argument checks of the probe modules, public for the entry points that check the same values.
 
 Every check raises :class:`~src.errors.ScaleprobeError` with one line that
 names the parameter, shows ``repr`` of the bad value and says what is allowed,
