@@ -51,12 +51,12 @@ def run_tool(cwd: Path, *args: str) -> tuple[float, str]:
 
 
 def features_side_seconds(work: Path, overrides: list[str], repeats: int = 5) -> float:
-    """Median seconds of ``class_features`` for a warm cache, in one process."""
+    """Median seconds of ``class_features_from_config`` for a warm cache, in one process."""
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
     from src.data.sources import load_class_records
-    from src.run import class_features
+    from src.features.classes import class_features_from_config
 
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
         cfg = compose("config", overrides=overrides)
@@ -70,7 +70,7 @@ def features_side_seconds(work: Path, overrides: list[str], repeats: int = 5) ->
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        class_features(cfg, dict(records))
+        class_features_from_config(cfg, dict(records))
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 

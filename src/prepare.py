@@ -1,7 +1,7 @@
 """Entry point ``python -m src.prepare``: the pipeline's data and features stages.
 
 It composes the same ``conf/`` as ``python -m src.run`` and fills the same
-feature cache through :func:`src.run.class_features`, so every entry it writes
+feature cache through :func:`src.features.classes.class_features`, so every entry it writes
 is one a probe run finds and reuses. Two optional keys, added with Hydra's
 ``+`` because only this entry reads them:
 
@@ -198,9 +198,9 @@ def prepare(cfg: DictConfig) -> dict[str, str]:
         rows = write_manifest(str(manifest), records, str(data["root"]))
         logger.info("wrote %s: %d images of %d classes", manifest, rows, len(classes))
         return {}
-    from src.run import class_features  # torch and Lightning load only to extract
+    from src.features.classes import class_features_from_config  # torch loads only to extract
 
-    _, keys, source, _ = class_features(cfg, records)
+    _, keys, source, _ = class_features_from_config(cfg, records)
     log_probed(records, counts)
     for class_id, key in keys.items():
         logger.info("features of %s: %s/%s", class_id, cfg.paths.cache_dir, key)

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -21,26 +20,11 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.base import clone
 
 from src.config import validate_config
-from src.data.records import ImageRecord
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
-from src.features.backbones import (
-    WeightsSource,
-    build_backbone,
-    create_backbone_spec,
-    model_fields,
-    resolve_weights,
-)
-from src.features.cache import FeatureCache
 from src.features.checksums import sha256_file
-from src.features.extract import (
-    ExtractionSettings,
-    ensure_features,
-    feature_fields,
-    key_params,
-    resolve_settings,
-)
-from src.features.layers import resolve_layer
+from src.features.classes import class_features_from_config
+from src.features.extract import key_params
 from src.probes.base import GridProbe
 from src.probes.memo import ProbeMemo
 from src.probes.metrics import summarize
@@ -58,80 +42,13 @@ from src.tracking.log import (
 )
 from src.tracking.store import check_reachable, tracking_target
 
-__all__ = ["class_features", "main", "run"]
+__all__ = ["main", "run"]
 
 logger = logging.getLogger(__name__)
 
 # Lives as long as the process: Hydra's basic launcher runs a sweep's jobs in
 # one process, so each probe fit of a sweep is made once (src/probes/memo.py).
 _MEMO = ProbeMemo()
-
-
-def class_features(
-    cfg: DictConfig, records: MutableMapping[str, list[ImageRecord]]
-) -> tuple[dict[str, np.ndarray], dict[str, str], WeightsSource, dict[str, Any]]:
-    """Features of ``cfg.layer`` per class (from the cache, extracting only misses).
-
-    Returns the features and cache key per class, the weights, and the key
-    fields shared by every class (how the features were made, for the params).
-
-    Public because ``python -m src.prepare`` (the pipeline's features stage) fills
-    the cache through exactly this code, so its entries are the ones a run reuses.
-    Images the extraction skipped as unreadable (``extract.on_bad_image=skip``)
-    are removed from ``records`` in place, so records and feature rows stay aligned.
-    """
-    spec = create_backbone_spec(cfg.backbone)
-    source = resolve_weights(spec)
-    node = resolve_layer(spec, cfg.layer.name)
-    extra = [resolve_layer(spec, name) for name in cfg.extract.extra_layers]
-    nodes = list(dict.fromkeys([node, *extra]))
-    settings = resolve_settings(
-        ExtractionSettings(
-            batch_size=cfg.extract.batch_size,
-            num_workers=cfg.extract.num_workers,
-            accelerator=cfg.extract.accelerator,
-            devices=cfg.extract.devices,
-            precision=str(cfg.extract.precision),
-            channels_last=cfg.extract.channels_last,
-            progress=cfg.extract.progress,
-            on_bad_image=cfg.extract.get("on_bad_image", "skip"),
-            gpu_decode=cfg.extract.get("gpu_decode", True),
-        )
-    )
-    model = model_fields(spec, source)
-    preprocessing = spec.preprocessing()
-    features, keys = {}, {}
-    for class_id, class_records in records.items():
-        entries = ensure_features(
-            FeatureCache(cfg.paths.cache_dir),
-            backbone=spec.name,
-            weights=source.label,
-            weights_sha256=source.sha256,
-            build_model=lambda: build_backbone(spec, source),
-            nodes=nodes,
-            records=class_records,
-            preprocessing=preprocessing,
-            settings=settings,
-            model_fields=model,
-        )
-        entry = entries[node]
-        by_id = {r.image_id: r for r in class_records}
-        if not set(entry.image_ids) <= by_id.keys():
-            raise ScaleprobeError(
-                f"cache entry {entry.path} does not match the images of {class_id}"
-            )
-        records[class_id] = [by_id[image_id] for image_id in entry.image_ids]
-        features[class_id] = np.asarray(entry.features)
-        keys[class_id] = entry.key
-    fields = feature_fields(
-        backbone=spec.name,
-        weights=source.label,
-        weights_sha256=source.sha256,
-        preprocessing=preprocessing,
-        settings=settings,
-        model_fields=model,
-    )
-    return features, keys, source, fields
 
 
 def _provenance() -> dict[str, str]:
@@ -255,7 +172,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         test_class=test_class,
     )
     regression_target = build_target(cfg.target)  # a bad target stops before extraction
-    features, keys, weights, fields = class_features(cfg, records)
+    features, keys, weights, fields = class_features_from_config(cfg, records)
     log_probed(records, counts)
 
     def ratios(class_id: str) -> np.ndarray:

@@ -181,17 +181,23 @@ class BackboneSpec:
 
 
 def backbone_options() -> list[str]:
-    """Names of the ``backbone`` group's options: conf/backbone, plus Hydra's search path.
+    """Names of the ``backbone`` group's options: conf/backbone plus Hydra's search path.
 
-    Inside a Hydra app (``python -m src.run``), options on an added search path
-    (``hydra.searchpath=[file://<dir>]``) count too.
+    Inside a Hydra app (``python -m src.run``), options in an added search-path
+    folder (``hydra.searchpath=[file://<dir>]``: ``<dir>/backbone/*.yaml``) and
+    the option chosen for this job count too.
     """
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     names = {p.stem for p in (CONF_DIR / "backbone").glob("*.yaml")}
-    hydra = GlobalHydra.instance()
-    if hydra.is_initialized():
-        names.update(hydra.config_loader().get_group_options("backbone"))
+    if HydraConfig.initialized():
+        runtime = HydraConfig.get().runtime
+        for source in runtime.config_sources:
+            if source.schema == "file":
+                names.update(p.stem for p in (Path(source.path) / "backbone").glob("*.yaml"))
+        chosen = runtime.choices.get("backbone")
+        if chosen:
+            names.add(str(chosen))
     return sorted(names)
 
 

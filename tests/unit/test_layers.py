@@ -65,3 +65,15 @@ def test_layers_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "layer3" in out
     assert "1024" in out
+
+
+def test_layers_command_reads_a_backbone_yaml_not_in_conf(capsys):
+    from pathlib import Path
+
+    yaml = (
+        Path(__file__).resolve().parents[1] / "integration" / "conf" / "backbone" / "resnet18.yaml"
+    )
+    assert main([str(yaml)]) == 0
+    out = capsys.readouterr().out
+    assert "stage3" in out  # the YAML's alias of layer3
+    assert "256" in out
