@@ -1,6 +1,10 @@
+import os
+import signal
+import time
+
 import pytest
 
-from src.errors import ScaleprobeError, exit_on_user_error
+from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
 
 
 def test_user_error_becomes_one_line_and_exit_1(capsys):
@@ -14,3 +18,33 @@ def test_other_errors_keep_their_traceback(capsys):
     with pytest.raises(KeyError), exit_on_user_error():
         raise KeyError("a bug")
     assert capsys.readouterr().err == ""
+
+
+def _signal_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(5)  # the handler raises on the next bytecode, long before this ends
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_stops_with_one_line_and_128_plus_signum(capsys, signum, code):
+    before = signal.getsignal(signum)
+    with pytest.raises(SystemExit) as exit_info, stop_on_signals():
+        _signal_self(signum)
+    assert exit_info.value.code == code
+    name = signal.Signals(signum).name
+    assert capsys.readouterr().err.startswith(f"stopped: interrupted by {name};")
+    assert signal.getsignal(signum) is before  # the previous handler is back
+
+
+def _careless_caller() -> None:
+    try:
+        raise RunInterrupted(signal.SIGTERM)
+    except Exception:
+        pytest.fail("RunInterrupted was caught as an Exception")
+
+
+def test_run_interrupted_passes_except_exception():
+    """No ``except Exception`` on the way up may swallow the stop."""
+    with pytest.raises(RunInterrupted) as info:
+        _careless_caller()
+    assert info.value.exit_code == 143
