@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -41,7 +42,7 @@ from src.probes.progress import log_progress
 from src.probes.splits import Split, make_splits
 from src.probes.validation import check_count, check_seed
 
-__all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_pair"]
+__all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_job", "evaluate_pair"]
 
 METRIC_NAMES = (
     "r2_train",
@@ -385,3 +386,40 @@ def _evaluate(
         )
         for j in range(n_alphas)
     ]
+
+
+def evaluate_job(
+    X_train_class: ArrayLike,
+    y_train_class: ArrayLike,
+    X_test_class: ArrayLike,
+    y_test_class: ArrayLike,
+    *,
+    probe: GridProbe,
+    value: float,
+    **protocol: Any,
+) -> tuple[PairResult, list[PairResult]]:
+    """Evaluate a probe's whole grid, then return the result at ``value`` and the grid's.
+
+    Every job of a sweep over one pair evaluates the same grid (with a shared
+    ``memo``: computed by the first job, reused by the others), so a value on
+    the grid costs nothing more; a value off it is fitted alone on the same
+    splits. ``protocol`` holds :func:`evaluate_pair`'s keyword arguments.
+
+    Returns
+    -------
+    result : PairResult
+        The probe at ``value``.
+    path : list of PairResult
+        Every grid value's result (the report's Fig. 4-5).
+    """
+    path = evaluate_pair(
+        X_train_class, y_train_class, X_test_class, y_test_class, probe=probe, **protocol
+    )
+    on_path = [r for r in path if r.alpha == value]
+    if on_path:
+        return on_path[0], path
+    alone = clone(probe).set_params(grid=[value])
+    result = evaluate_pair(
+        X_train_class, y_train_class, X_test_class, y_test_class, probe=alone, **protocol
+    )[0]
+    return result, path

@@ -257,7 +257,11 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     sections.append(("Transfer matrix", *_transfer(data, out)))
     lines = ["# scaleprobe report", ""]
     lines += [f"- {k}: `{v}`" for k, v in source.items()]
-    lines += [f"- {k}: `{v}`" for k, v in data.shared.items()]
+    for name, value in data.shared.items():
+        if name == "target":  # the name, then what it measures
+            lines.append(f"- target: `{value}` ({data.shared.get('target_label', '')})")
+        elif name != "target_label":
+            lines.append(f"- {name}: `{value}`")
     lines += [
         f"- weights: `{data.weights}`" + (" (and `random`: the null)" if data.random else ""),
         f"- alphas: {', '.join(f'{a:g}' for a in data.alphas)}; reference alpha "

@@ -38,7 +38,12 @@ RANDOM_WEIGHTS = "random"
 DEFAULT_PROBE, DEFAULT_PARAM = "lasso", "alpha"
 _REQUIRED = ("train_class", "test_class", "alpha", "weights", "backbone", "layer", "feature_dim")
 # Params that must agree across the runs of one report.
-_SHARED = ("feature_dim", "backbone", "layer", "data", "n_splits")
+_SHARED = ("feature_dim", "backbone", "layer", "data", "n_splits", "target", "target_label")
+# Runs logged before the target seam regressed the scale ratio.
+_SHARED_DEFAULTS = {
+    "target": "scale",
+    "target_label": "scale ratio r = sqrt(box area / image area)",
+}
 
 
 def class_name(class_id: str) -> str:
@@ -261,7 +266,7 @@ def organize(
         )
     shared = {}
     for name in _SHARED:
-        values = sorted({r.params.get(name, "") for r in kept})
+        values = sorted({r.params.get(name, _SHARED_DEFAULTS.get(name, "")) for r in kept})
         if len(values) > 1:
             what = "feature dimensions" if name == "feature_dim" else f"{name} values"
             raise ScaleprobeError(

@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
 import src.run
+from src.tracking import job_log
 from src.tracking.job_params import job_params
 
 COMPUTED = {"weights": "random", "feature_dim": 1280, "cache_key": "k1,k2"}
@@ -53,8 +54,8 @@ def test_a_new_config_key_is_logged_without_code(compose_config):
 @pytest.mark.slow
 def test_a_run_logs_the_config_params_and_reads_provenance_once(cfg_tiny, monkeypatch):
     calls = []
-    real = src.run._provenance
-    monkeypatch.setattr(src.run, "_provenance", lambda: calls.append(1) or real())
+    real = job_log.provenance
+    monkeypatch.setattr(job_log, "provenance", lambda: calls.append(1) or real())
     with open_dict(cfg_tiny):
         del cfg_tiny["hydra"]  # its sweep paths need a running Hydra job
     src.run.run(cfg_tiny)
