@@ -39,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 # MLflow's log_batch takes at most 100 params a call (params come from the config now).
 _MAX_PARAMS_PER_BATCH = 100
-
-
 # Names of the children this process logged, per parent: what a lost store held.
 _LOGGED: dict[str, list[str]] = {}
 

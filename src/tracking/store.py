@@ -27,15 +27,9 @@ __all__ = [
 ]
 
 PARENT_TAG = "mlflow.parentRunId"
-
-
 RUN_NAME_TAG = "mlflow.runName"
-
-
 N_JOBS_TAG = "scaleprobe.n_jobs"  # on a sweep's parent: how many jobs the sweep launches
-
-
-ROLE_TAG = "scaleprobe.role"
+ROLE_TAG = "scaleprobe.role"  # "sweep" (a parent) or "job" (a child)
 
 
 @dataclass(frozen=True)
