@@ -82,17 +82,9 @@ def load_voc_records(
     include_truncated : bool, default=True
         Keep objects flagged ``truncated``.
     on_size_mismatch : {"use_image", "skip", "error"}, default="use_image"
-        What to do when an XML ``<size>`` differs from the image file's size:
-        ``"use_image"`` keeps the image with the file's size (counted as
-        ``size_mismatch`` and logged), ``"skip"`` drops it (counted as
-        ``size_mismatch_skipped``), ``"error"`` raises naming the XML and both
-        sizes.  Boxes are kept as they are, in the pixel coordinates of the
-        image file: they were drawn on its pixels (the LOC CSV gives the same
-        boxes with no size at all), so rescaling them by the annotation's size
-        would let the untrusted number change the ratio again.  A box that does
-        not fit the real image is an error, as any box outside its image is.
-        An image whose header cannot be read keeps the annotation's size; the
-        extraction then skips or rejects it (``extract.on_bad_image``).
+        What to do when an XML ``<size>`` differs from the image file's size,
+        as in :func:`src.data.imagenet.load_imagenet_records` (the file's size
+        is the truth; boxes are kept in its pixel coordinates).
 
     Returns
     -------
