@@ -17,8 +17,8 @@ from src.features.extract import ExtractionSettings
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_extract_stage_does_not_import_the_run_entry_point():
-    tree = ast.parse((REPO / "src" / "extract.py").read_text())
+def test_the_prepare_stage_does_not_import_the_run_entry_point():
+    tree = ast.parse((REPO / "src" / "prepare.py").read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
         alias.name
         for node in ast.walk(tree)

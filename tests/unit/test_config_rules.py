@@ -63,9 +63,9 @@ def test_config_and_params_yaml_read_the_same_range(compose_config, monkeypatch)
 
 
 def test_a_new_key_is_one_line(compose_config, monkeypatch):
-    cfg = compose_config(["+data.on_size_mismatch=ignore"])
+    cfg = compose_config(["+data.blur_policy=ignore"])
     validate_config(cfg)  # not in the table: not checked
-    rule = Rule("data.on_size_mismatch", "choice", choices=("use_image", "skip", "error"))
+    rule = Rule("data.blur_policy", "choice", choices=("keep", "drop"))
     monkeypatch.setitem(RULES, rule.key, rule)
-    with pytest.raises(ScaleprobeError, match=r"data.on_size_mismatch='ignore' is not allowed"):
+    with pytest.raises(ScaleprobeError, match=r"data.blur_policy='ignore' is not allowed"):
         validate_config(cfg)
