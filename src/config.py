@@ -31,6 +31,16 @@ def _backbones() -> tuple[str, ...]:
     return tuple(backbone_options())
 
 
+def _poolings() -> tuple[str, ...]:
+    from src.features.reduce import POOLINGS
+
+    return POOLINGS
+
+
+def _has_pooling(cfg: DictConfig) -> bool:
+    return "pooling" in cfg.layer
+
+
 def _synthetic(cfg: DictConfig) -> bool:
     return cfg.data.name == "synthetic"
 
@@ -108,6 +118,7 @@ RULES: dict[str, Rule] = {
         Rule("backbone.name", "choice", choices=_backbones),
         Rule("backbone.input_size", "integer", minimum=32),
         Rule("layer.name", "name"),
+        Rule("layer.pooling", "choice", choices=_poolings, when=_has_pooling),
         Rule("pair.train_class", "name"),
         Rule("pair.test_class", "name"),
         Rule("data.name", "choice", choices=_DATA_SOURCES),

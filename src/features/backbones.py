@@ -16,7 +16,7 @@ import logging
 import pickle
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -29,6 +29,7 @@ from torchvision.models import get_model, get_model_weights, list_models
 
 from src.errors import ScaleprobeError
 from src.features.checksums import sha256_file
+from src.features.reduce import LAYOUTS, Reduction
 
 __all__ = [
     "CONF_DIR",
@@ -43,7 +44,6 @@ __all__ = [
     "get_backbone_spec",
     "hub_checkpoint_path",
     "model_fields",
-    "reduce_output",
     "resolve_weights",
 ]
 
@@ -56,26 +56,9 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _spatial_mean(out: torch.Tensor) -> torch.Tensor:
-    """NCHW maps averaged over H and W; any other output (e.g. a 2-d fc) flattened."""
-    return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
-
-
-# How a node's output becomes one vector per image, by the spec's `reduce` name;
-# a new output layout (NHWC, tokens) is one more entry.
-_REDUCERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"spatial_mean": _spatial_mean}
-REDUCTIONS = tuple(_REDUCERS)
-
-
-def reduce_output(reduce: str, out: torch.Tensor) -> torch.Tensor:
-    """Turn a node's batch output into ``(batch, dim)`` features by the reduction ``reduce``."""
-    try:
-        reducer = _REDUCERS[reduce]
-    except KeyError:
-        raise ScaleprobeError(
-            f"backbone.reduce={reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
-        ) from None
-    return reducer(out)
+#: What ``backbone.reduce`` may hold: the paper's rule, a mean over a map's spatial
+#: positions (its layout, ``backbone.layout``, says which axes; src/features/reduce.py).
+REDUCTIONS = ("spatial_mean",)
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -113,7 +96,11 @@ class BackboneSpec:
     mean, std : sequence of 3 floats, default=ImageNet's
         Per-channel normalization of 0..1 pixels.
     reduce : str, default="spatial_mean"
-        How a node's output becomes one vector (:data:`REDUCTIONS`).
+        How a node's output becomes one vector (:data:`REDUCTIONS`): the mean
+        over its spatial positions (or patch tokens, ``layer.pooling``).
+    layout : str, default="auto"
+        The layout of the nodes' outputs (:data:`src.features.reduce.LAYOUTS`):
+        ``auto`` tells it from each output's rank and the model family.
     layer_aliases : mapping, default={}
         Other names of nodes, e.g. the paper's Keras names ``mixed8: Mixed_7a``.
     checkpoint_extra_prefixes : sequence of str, default=()
@@ -132,6 +119,7 @@ class BackboneSpec:
     mean: tuple[float, ...] = _IMAGENET_MEAN
     std: tuple[float, ...] = _IMAGENET_STD
     reduce: str = "spatial_mean"
+    layout: str = "auto"
     layer_aliases: Mapping[str, str] = field(default_factory=dict)
     checkpoint_extra_prefixes: tuple[str, ...] = ()
 
@@ -169,6 +157,10 @@ class BackboneSpec:
             raise ScaleprobeError(
                 f"backbone.reduce={self.reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
             )
+        if self.layout not in LAYOUTS:
+            raise ScaleprobeError(
+                f"backbone.layout={self.layout!r} is not allowed; choose from {list(LAYOUTS)}"
+            )
         set_(self, "checkpoint_extra_prefixes", tuple(self.checkpoint_extra_prefixes))
         if self.weights_path is not None:
             set_(self, "weights_path", str(self.weights_path))
@@ -178,6 +170,10 @@ class BackboneSpec:
         from src.features.extract import Preprocessing
 
         return Preprocessing(size=int(self.input_size), mean=self.mean, std=self.std)
+
+    def reduction(self, pooling: str = "mean") -> Reduction:
+        """Return how its nodes' outputs are reduced with the layer's ``pooling``."""
+        return Reduction(self.layout, pooling)
 
 
 def backbone_options() -> list[str]:

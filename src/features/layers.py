@@ -27,10 +27,10 @@ from src.features.backbones import (
     build_backbone,
     create_backbone_spec,
     get_backbone_spec,
-    reduce_output,
 )
+from src.features.reduce import Reduction, reduce_node, resolve_layout, token_info
 
-__all__ = ["feature_dims", "list_layers", "main", "resolve_layer"]
+__all__ = ["feature_dims", "list_layers", "main", "reduced_nodes", "resolve_layer"]
 
 
 def _random_model(spec: BackboneSpec) -> nn.Module:
@@ -67,14 +67,40 @@ def resolve_layer(backbone: BackboneSpec | str, layer: str) -> str:
     )
 
 
-def feature_dims(
-    model: nn.Module, nodes: list[str], input_size: int, reduce: str = "spatial_mean"
-) -> dict[str, int]:
-    """Length of each node's feature vector, from one dummy image."""
+def reduced_nodes(
+    model: nn.Module,
+    nodes: list[str],
+    input_size: int,
+    reduction: Reduction | None = None,
+    family: str = "",
+) -> dict[str, tuple[int, str]]:
+    """Each node's feature length and layout after reduction, from one dummy image.
+
+    ``family`` is the builder's name (Swin's maps are channels-last). Raises
+    the reduction's one-line error for a node whose layout cannot be told.
+    """
+    reduction = reduction or Reduction()
+    info = token_info(model, family)
     extractor = create_feature_extractor(model, return_nodes={n: n for n in nodes})
     with torch.inference_mode():
         outputs = extractor(torch.zeros(1, 3, input_size, input_size))
-    return {n: int(reduce_output(reduce, out).shape[1]) for n, out in outputs.items()}
+    out = {}
+    for node, value in outputs.items():
+        layout = resolve_layout(node, tuple(value.shape), reduction.layout, info)
+        out[node] = (int(reduce_node(node, value, reduction, info).shape[1]), layout)
+    return out
+
+
+def feature_dims(
+    model: nn.Module,
+    nodes: list[str],
+    input_size: int,
+    reduction: Reduction | None = None,
+    family: str = "",
+) -> dict[str, int]:
+    """Length of each node's feature vector after reduction, from one dummy image."""
+    dims = reduced_nodes(model, nodes, input_size, reduction, family)
+    return {node: dim for node, (dim, _) in dims.items()}
 
 
 def list_layers(
@@ -90,7 +116,7 @@ def list_layers(
         nodes = [n for n in ordered if n != "x"]
     else:
         nodes = [b for b in blocks if b not in {"fc", "dropout", "avgpool", "flatten"}]
-    dims = feature_dims(model, nodes, spec.input_size, spec.reduce)
+    dims = feature_dims(model, nodes, spec.input_size, spec.reduction(), spec.builder)
     return [(alias_of.get(n, n), n, dims[n]) for n in nodes]
 
 
