@@ -41,6 +41,11 @@ def _has_pooling(cfg: DictConfig) -> bool:
     return "pooling" in cfg.layer
 
 
+def _preset(cfg: DictConfig) -> bool:
+    """Say whether the backbone is a preset (names itself), not a catalog (names its model)."""
+    return cfg.backbone.get("catalog") is None
+
+
 def _synthetic(cfg: DictConfig) -> bool:
     return cfg.data.name == "synthetic"
 
@@ -115,8 +120,8 @@ RULES: dict[str, Rule] = {
         Rule("n_test", "integer", minimum=2),
         Rule("n_permutations", "integer", minimum=1),
         Rule("path_alphas", "numbers", minimum=0.0),
-        Rule("backbone.name", "choice", choices=_backbones),
-        Rule("backbone.input_size", "integer", minimum=32),
+        Rule("backbone.name", "choice", choices=_backbones, when=_preset),
+        Rule("backbone.input_size", "integer", minimum=32, also=("auto",)),
         Rule("layer.name", "name"),
         Rule("layer.pooling", "choice", choices=_poolings, when=_has_pooling),
         Rule("pair.train_class", "name"),
