@@ -31,6 +31,21 @@ def _backbones() -> tuple[str, ...]:
     return tuple(backbone_options())
 
 
+def _poolings() -> tuple[str, ...]:
+    from src.features.reduce import POOLINGS
+
+    return POOLINGS
+
+
+def _has_pooling(cfg: DictConfig) -> bool:
+    return "pooling" in cfg.layer
+
+
+def _preset(cfg: DictConfig) -> bool:
+    """Say whether the backbone is a preset (names itself), not a catalog (names its model)."""
+    return cfg.backbone.get("catalog") is None
+
+
 def _synthetic(cfg: DictConfig) -> bool:
     return cfg.data.name == "synthetic"
 
@@ -105,9 +120,10 @@ RULES: dict[str, Rule] = {
         Rule("n_test", "integer", minimum=2),
         Rule("n_permutations", "integer", minimum=1),
         Rule("path_alphas", "numbers", minimum=0.0),
-        Rule("backbone.name", "choice", choices=_backbones),
-        Rule("backbone.input_size", "integer", minimum=32),
+        Rule("backbone.name", "choice", choices=_backbones, when=_preset),
+        Rule("backbone.input_size", "integer", minimum=32, also=("auto",)),
         Rule("layer.name", "name"),
+        Rule("layer.pooling", "choice", choices=_poolings, when=_has_pooling),
         Rule("pair.train_class", "name"),
         Rule("pair.test_class", "name"),
         Rule("data.name", "choice", choices=_DATA_SOURCES),

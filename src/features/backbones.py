@@ -16,7 +16,7 @@ import logging
 import pickle
 import warnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -28,9 +28,17 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights, list_models
 
 from src.errors import ScaleprobeError
+from src.features.catalog import (
+    AUTO,
+    check_classification_model,
+    weights_member,
+    weights_preprocessing,
+)
 from src.features.checksums import sha256_file
+from src.features.reduce import LAYOUTS, Reduction
 
 __all__ = [
+    "CATALOGS",
     "CONF_DIR",
     "RANDOM_WEIGHTS",
     "REDUCTIONS",
@@ -43,7 +51,6 @@ __all__ = [
     "get_backbone_spec",
     "hub_checkpoint_path",
     "model_fields",
-    "reduce_output",
     "resolve_weights",
 ]
 
@@ -54,28 +61,13 @@ RANDOM_WEIGHTS = "random"
 _RANDOM_INIT_SEED = 0
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+#: ``backbone.catalog`` values: whose model ``backbone.name`` names (None: the option's own).
+CATALOGS = ("torchvision",)
 
 
-def _spatial_mean(out: torch.Tensor) -> torch.Tensor:
-    """NCHW maps averaged over H and W; any other output (e.g. a 2-d fc) flattened."""
-    return out.mean(dim=(2, 3)) if out.ndim == 4 else out.flatten(1)
-
-
-# How a node's output becomes one vector per image, by the spec's `reduce` name;
-# a new output layout (NHWC, tokens) is one more entry.
-_REDUCERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"spatial_mean": _spatial_mean}
-REDUCTIONS = tuple(_REDUCERS)
-
-
-def reduce_output(reduce: str, out: torch.Tensor) -> torch.Tensor:
-    """Turn a node's batch output into ``(batch, dim)`` features by the reduction ``reduce``."""
-    try:
-        reducer = _REDUCERS[reduce]
-    except KeyError:
-        raise ScaleprobeError(
-            f"backbone.reduce={reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
-        ) from None
-    return reducer(out)
+#: What ``backbone.reduce`` may hold: the paper's rule, a mean over a map's spatial
+#: positions (its layout, ``backbone.layout``, says which axes; src/features/reduce.py).
+REDUCTIONS = ("spatial_mean",)
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -113,12 +105,25 @@ class BackboneSpec:
     mean, std : sequence of 3 floats, default=ImageNet's
         Per-channel normalization of 0..1 pixels.
     reduce : str, default="spatial_mean"
-        How a node's output becomes one vector (:data:`REDUCTIONS`).
+        How a node's output becomes one vector (:data:`REDUCTIONS`): the mean
+        over its spatial positions (or patch tokens, ``layer.pooling``).
+    layout : str, default="auto"
+        The layout of the nodes' outputs (:data:`src.features.reduce.LAYOUTS`):
+        ``auto`` tells it from each output's rank and the model family.
     layer_aliases : mapping, default={}
         Other names of nodes, e.g. the paper's Keras names ``mixed8: Mixed_7a``.
     checkpoint_extra_prefixes : sequence of str, default=()
         Heads the model is built without (``AuxLogits.``): their checkpoint
         keys are dropped; they lie outside every feature node.
+    catalog : str, optional
+        ``torchvision``: ``name`` is any torchvision classification model (the
+        generic ``conf/backbone/torchvision.yaml``) and the builder; None: a
+        preset, whose ``name`` is its ``conf/backbone`` option.
+
+    ``input_size``, ``mean`` and ``std`` may be ``auto``: read from the
+    weights' transforms (their enum's ``DEFAULT`` for random weights or a
+    file), else 224 and ImageNet's. A ViT built at another size than 224 gets
+    ``image_size`` in its builder kwargs.
     """
 
     name: str
@@ -132,19 +137,39 @@ class BackboneSpec:
     mean: tuple[float, ...] = _IMAGENET_MEAN
     std: tuple[float, ...] = _IMAGENET_STD
     reduce: str = "spatial_mean"
+    layout: str = "auto"
     layer_aliases: Mapping[str, str] = field(default_factory=dict)
     checkpoint_extra_prefixes: tuple[str, ...] = ()
+    catalog: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ScaleprobeError(f"backbone.name={self.name!r} must be a non-empty string")
+        if not isinstance(self.name, str) or not self.name or self.name == "???":
+            raise ScaleprobeError(
+                f"backbone.name={self.name!r} must be a non-empty string"
+                + (" (backbone=torchvision: the model, e.g. backbone.name=resnet18)")
+                * (self.catalog is not None)
+            )
         set_ = object.__setattr__
+        if self.catalog is not None:
+            if self.catalog not in CATALOGS:
+                raise ScaleprobeError(
+                    f"backbone.catalog={self.catalog!r} is not allowed; choose from "
+                    f"{[None, *CATALOGS]}"
+                )
+            check_classification_model("backbone.name", self.name)
+            if self.builder and self.builder != self.name:
+                raise ScaleprobeError(
+                    f"backbone.builder={self.builder!r} differs from backbone.name="
+                    f"{self.name!r}; with backbone=torchvision the name is the model"
+                )
         set_(self, "builder", self.builder or self.name)
         if self.builder not in list_models():
             raise ScaleprobeError(
                 f"backbone.builder={self.builder!r} is not a torchvision model; choose from "
                 "torchvision.models.list_models(), e.g. resnet18"
             )
+        check_classification_model("backbone.builder", self.builder)
+        self._resolve_auto_preprocessing()
         for key in ("builder_kwargs", "layer_aliases"):
             value = getattr(self, key)
             if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
@@ -169,15 +194,37 @@ class BackboneSpec:
             raise ScaleprobeError(
                 f"backbone.reduce={self.reduce!r} is not allowed; choose from {list(REDUCTIONS)}"
             )
+        if self.layout not in LAYOUTS:
+            raise ScaleprobeError(
+                f"backbone.layout={self.layout!r} is not allowed; choose from {list(LAYOUTS)}"
+            )
         set_(self, "checkpoint_extra_prefixes", tuple(self.checkpoint_extra_prefixes))
         if self.weights_path is not None:
             set_(self, "weights_path", str(self.weights_path))
+
+    def _resolve_auto_preprocessing(self) -> None:
+        """Fill ``auto`` input size, mean and std from the weights' transforms."""
+        values = {"input_size": self.input_size, "mean": self.mean, "std": self.std}
+        auto = [key for key, value in values.items() if value == AUTO]
+        if not auto:
+            return
+        size, mean, std = weights_preprocessing(self.builder, str(self.weights))
+        found = {"input_size": size, "mean": mean, "std": std}
+        for key in auto:
+            object.__setattr__(self, key, found[key])
+        kwargs = dict(self.builder_kwargs) if isinstance(self.builder_kwargs, Mapping) else {}
+        if self.builder.startswith("vit_") and size != 224 and "image_size" not in kwargs:
+            object.__setattr__(self, "builder_kwargs", {**kwargs, "image_size": size})
 
     def preprocessing(self) -> Any:
         """Return the :class:`~src.features.extract.Preprocessing` its input gets."""
         from src.features.extract import Preprocessing
 
         return Preprocessing(size=int(self.input_size), mean=self.mean, std=self.std)
+
+    def reduction(self, pooling: str = "mean") -> Reduction:
+        """Return how its nodes' outputs are reduced with the layer's ``pooling``."""
+        return Reduction(self.layout, pooling)
 
 
 def backbone_options() -> list[str]:
@@ -309,7 +356,9 @@ def resolve_weights(
     if weights != RANDOM_WEIGHTS:
         path = hub_checkpoint_path(spec, weights)
         if path.is_file():
-            return WeightsSource(weights, sha256_file(path), path)
+            member = weights_member(spec.builder, weights)  # DEFAULT -> its real name
+            label = member.name if member is not None else weights
+            return WeightsSource(label, sha256_file(path), path)
         advice = (
             f"pretrained {spec.name} weights {weights} not found: put {path.name} in "
             f"{path.parent} (download it from {get_model_weights(spec.builder)[weights].url} on "

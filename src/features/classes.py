@@ -56,6 +56,7 @@ def class_features(
     layers: Sequence[str],
     settings: ExtractionSettings,
     cache_dir: str | os.PathLike[str],
+    pooling: str = "mean",
 ) -> ClassFeatures:
     """Return the features of ``layers[0]`` per class, extracting only cache misses.
 
@@ -74,9 +75,13 @@ def class_features(
         How the predict loop runs (resolved here for this machine).
     cache_dir : path-like
         The feature cache's root.
+    pooling : {"mean", "cls"}, default="mean"
+        How a token output becomes one vector (``layer.pooling``); with the
+        spec's layout it is part of every key.
     """
     if not layers:
         raise ScaleprobeError("layer is not set; name at least one layer")
+    reduction = backbone.reduction(pooling)
     source = resolve_weights(backbone)
     nodes = list(dict.fromkeys(resolve_layer(backbone, name) for name in layers))
     settings = resolve_settings(settings)
@@ -96,6 +101,7 @@ def class_features(
             preprocessing=preprocessing,
             settings=settings,
             model_fields=model,
+            reduction=reduction,
         )
         entry = entries[nodes[0]]
         by_id = {r.image_id: r for r in class_records}
@@ -113,6 +119,7 @@ def class_features(
         preprocessing=preprocessing,
         settings=settings,
         model_fields=model,
+        reduction=reduction,
     )
     return ClassFeatures(features, keys, source, fields)
 
@@ -142,4 +149,5 @@ def class_features_from_config(
         layers=[cfg.layer.name, *cfg.extract.extra_layers],
         settings=extraction_settings(cfg.extract),
         cache_dir=cfg.paths.cache_dir,
+        pooling=cfg.layer.get("pooling", "mean"),
     )

@@ -36,7 +36,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
 from src.errors import RunInterrupted, ScaleprobeError
-from src.features.backbones import RANDOM_WEIGHTS, WeightsSource, reduce_output
+from src.features.backbones import RANDOM_WEIGHTS, WeightsSource
 from src.features.backbones import model_fields as spec_model_fields
 from src.features.cache import (
     CacheEntry,
@@ -47,6 +47,7 @@ from src.features.cache import (
     storage_error,
 )
 from src.features.layers import feature_dims
+from src.features.reduce import Reduction, reduce_node, token_info
 
 __all__ = [
     "BAD_IMAGE_POLICIES",
@@ -287,8 +288,8 @@ class RecordImages(Dataset):
 class PooledFeatures(pl.LightningModule):
     """Normalize a uint8 batch, run it to the named nodes, reduce each output to a vector.
 
-    ``reduce`` names the reduction (the spec's; ``spatial_mean``: each map
-    averaged over H and W).
+    ``reduction`` says how (src/features/reduce.py; default: each NCHW map
+    averaged over H and W, the paper's rule); ``family`` is the builder's name.
     """
 
     def __init__(
@@ -298,11 +299,13 @@ class PooledFeatures(pl.LightningModule):
         preprocessing: Preprocessing,
         *,
         channels_last: bool = True,
-        reduce: str = "spatial_mean",
+        reduction: Reduction | None = None,
+        family: str = "",
     ) -> None:
         super().__init__()
         self.nodes = list(nodes)
-        self.reduce = reduce
+        self.reduction = reduction or Reduction()
+        self.tokens = token_info(model, family)
         self.size = preprocessing.size
         self.extractor = create_feature_extractor(model, return_nodes={n: n for n in self.nodes})
         self.channels_last = channels_last
@@ -312,12 +315,15 @@ class PooledFeatures(pl.LightningModule):
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Return ``{node: (batch, dim)}`` reduced outputs (``spatial_mean``: over H, W)."""
+        """Return ``{node: (batch, dim)}`` reduced outputs (NCHW: mean over H, W)."""
         x = (images.float() - self.mean) / self.std
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         outputs = self.extractor(x)
-        return {node: reduce_output(self.reduce, out).float() for node, out in outputs.items()}
+        return {
+            node: reduce_node(node, out, self.reduction, self.tokens).float()
+            for node, out in outputs.items()
+        }
 
     def decode_on_device(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Decode raw JPEGs on this module's device and resize all images there.
@@ -481,7 +487,8 @@ def _extract_pending(
     partials: Mapping[str, PartialEntry],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
-    reduce: str = "spatial_mean",
+    reduction: Reduction | None = None,
+    family: str = "",
 ) -> None:
     """Extract every batch not yet done in ``partials`` (all share one batch layout)."""
     first = next(iter(partials.values()))
@@ -511,7 +518,12 @@ def _extract_pending(
         multiprocessing_context=_worker_context() if workers else None,
     )
     module = PooledFeatures(
-        model, list(partials), preprocessing, channels_last=settings.channels_last, reduce=reduce
+        model,
+        list(partials),
+        preprocessing,
+        channels_last=settings.channels_last,
+        reduction=reduction,
+        family=family,
     )
     writer = _PartialWriter(
         partials,
@@ -529,6 +541,7 @@ def feature_fields(
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
     model_fields: Mapping[str, Any] | None = None,
+    reduction: Reduction | None = None,
 ) -> dict[str, Any]:
     """Every input of the numbers except the images and the node: the key's shared part.
 
@@ -539,7 +552,8 @@ def feature_fields(
     beyond its weights (builder, builder kwargs with the input transform, the
     reduction of a node's output), as :func:`src.features.backbones.model_fields`
     gives them; ``None`` means those of the ``conf/backbone`` spec named
-    ``backbone``, for random weights.
+    ``backbone``, for random weights. ``reduction`` (default: ``auto`` layout,
+    ``mean`` pooling) adds the keys ``layout`` and ``pooling``.
 
     Settings left out on purpose change only float rounding (ULPs), not the
     features: batch size, workers, ``channels_last``, the number of devices.
@@ -554,6 +568,7 @@ def feature_fields(
         "weights": weights,
         "weights_sha256": weights_sha256,
         **model_fields,
+        **(reduction or Reduction()).fields(),
         "preprocessing": asdict(preprocessing),
         "precision": settings.precision,
         # cuDNN convolutions use TF32 by default: a GPU's 32-true is not the CPU's.
@@ -587,6 +602,7 @@ def entry_fields(
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
     model_fields: Mapping[str, Any] | None = None,
+    reduction: Reduction | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Everything that changes the numbers of each node's entry; its hash is the key.
 
@@ -600,6 +616,7 @@ def entry_fields(
             preprocessing=preprocessing,
             settings=settings,
             model_fields=model_fields,
+            reduction=reduction,
         ),
         "images_sha256": hash_images(records),
         "n_images": len(records),
@@ -619,6 +636,7 @@ def ensure_features(
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
     model_fields: Mapping[str, Any] | None = None,
+    reduction: Reduction | None = None,
 ) -> dict[str, CacheEntry]:
     """Return one cache entry per node for ``records``, extracting only what is missing.
 
@@ -645,6 +663,7 @@ def ensure_features(
         preprocessing=preprocessing,
         settings=settings,
         model_fields=model_fields,
+        reduction=reduction,
     )
     keys = {node: entry_key(fields[node]) for node in nodes}
     entries = {node: cache.load(keys[node]) for node in nodes}
@@ -703,8 +722,10 @@ def _extract_entries(
 ) -> dict[str, CacheEntry]:
     """Extract ``nodes`` (their locks held) into partials and commit them."""
     model = build_model()
-    reduce = fields[nodes[0]].get("reduce", "spatial_mean")
-    dims = feature_dims(model, list(nodes), preprocessing.size, reduce)
+    first = fields[nodes[0]]
+    reduction = Reduction(first.get("layout", "auto"), first.get("pooling", "mean"))
+    family = str(first.get("builder", ""))
+    dims = feature_dims(model, list(nodes), preprocessing.size, reduction, family)
     logger.info(
         "extracting %s of %s (weights=%s) for %d images of %s",
         ", ".join(nodes),
@@ -732,7 +753,7 @@ def _extract_entries(
             for partial in partials.values():
                 cache.discard(partial)
             open_all()
-        _extract_pending(model, records, partials, preprocessing, settings, reduce)
+        _extract_pending(model, records, partials, preprocessing, settings, reduction, family)
         entries = {}
         for node, partial in partials.items():
             meta = {

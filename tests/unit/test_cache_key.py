@@ -22,6 +22,7 @@ from src.features.extract import (
     key_params,
     resolve_settings,
 )
+from src.features.reduce import Reduction
 
 RANDOM = WeightsSource(RANDOM_WEIGHTS, "random-init-seed-0")
 CPU = resolve_settings(ExtractionSettings(accelerator="cpu", num_workers=0))
@@ -154,3 +155,23 @@ def test_a_gpu_run_records_its_device_decoder(records):
     )["layer1"]
     assert fields["preprocessing"]["decode"] == "nvjpeg-or-pil"
     assert fields["accelerator"] == "gpu"
+
+
+@pytest.mark.parametrize(
+    "reduction", [Reduction(layout="nhwc"), Reduction(layout="tokens"), Reduction(pooling="cls")]
+)
+def test_the_reduction_is_part_of_the_key(records, reduction):
+    """#13.3: layout and pooling change the numbers, so they change the key."""
+    assert _key(records, reduction=Reduction()) == _key(records)
+    assert _key(records, reduction=reduction) != _key(records)
+    fields = entry_fields(
+        backbone="inception_v3",
+        weights="random",
+        weights_sha256="x",
+        nodes=["Mixed_7a"],
+        records=records,
+        preprocessing=Preprocessing(size=299),
+        settings=CPU,
+        reduction=reduction,
+    )["Mixed_7a"]
+    assert (fields["layout"], fields["pooling"]) == (reduction.layout, reduction.pooling)

@@ -6,7 +6,7 @@ import pytest
 
 from src.errors import ScaleprobeError
 from src.features.backbones import get_backbone_spec
-from src.features.layers import list_layers, main, resolve_layer
+from src.features.layers import layer_table, list_layers, main, resolve_layer
 
 INCEPTION_DIMS = {
     "mixed0": 256,
@@ -77,3 +77,55 @@ def test_layers_command_reads_a_backbone_yaml_not_in_conf(capsys):
     out = capsys.readouterr().out
     assert "stage3" in out  # the YAML's alias of layer3
     assert "256" in out
+
+
+def test_layers_command_lists_any_torchvision_model_with_layouts(capsys):
+    """#13.6: `torchvision --name <model>`: dims and layouts after reduction, offline."""
+    assert main(["torchvision", "--name", "vit_b_16"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    table = {row[1]: (int(row[2]), row[3]) for row in rows}
+    assert table["encoder.layers.encoder_layer_6"] == (768, "tokens")
+    assert table["conv_proj"] == (768, "nchw")
+    assert main(["torchvision", "--name", "swin_t"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    table = {row[1]: (int(row[2]), row[3]) for row in rows}
+    assert table["features.0.0"] == (96, "nchw")  # the patch-embedding conv
+    assert table["features.3"] == (192, "nhwc")  # Swin's stages are channels-last
+
+
+def test_preset_rows_carry_their_layout():
+    rows = {row.name: row for row in layer_table("inception_v3")}
+    assert (rows["mixed8"].node, rows["mixed8"].dim, rows["mixed8"].layout) == (
+        "Mixed_7a",
+        1280,
+        "nchw",
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["torchvision"], "error: backbone 'torchvision' needs --name <model>"),
+        (["torchvision", "--name", "resnt18"], "close matches: ['resnet18'"),
+        (["torchvision", "--name", "raft_small"], "is a torchvision optical_flow model"),
+        (["resnet50", "--name", "resnet18"], "--name resnet18 does not apply to 'resnet50'"),
+    ],
+)
+def test_layers_command_bad_input_is_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_unknown_layer_of_a_torchvision_model_names_the_listing_command():
+    from omegaconf import OmegaConf
+
+    from src.features.backbones import CONF_DIR, create_backbone_spec
+
+    node = OmegaConf.load(CONF_DIR / "backbone" / "torchvision.yaml")
+    node.name = "resnet18"
+    with pytest.raises(ScaleprobeError, match=r"python -m src.features.layers torchvision "):
+        resolve_layer(create_backbone_spec(node), "mixed8")
