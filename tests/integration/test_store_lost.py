@@ -25,7 +25,7 @@ DELETER = textwrap.dedent(
     import pathlib, runpy, sys
     import src.data.sources
 
-    load = src.data.sources.load_class_records
+    load = src.data.sources.load_records_with_counts
     calls = []
 
     def load_and_delete(*args, **kwargs):
@@ -34,7 +34,7 @@ DELETER = textwrap.dedent(
             pathlib.Path("mlruns/mlflow.db").unlink()
         return load(*args, **kwargs)
 
-    src.data.sources.load_class_records = load_and_delete
+    src.data.sources.load_records_with_counts = load_and_delete
     sys.argv = ["src.run", *sys.argv[1:]]
     runpy.run_module("src.run", run_name="__main__", alter_sys=True)
     """
