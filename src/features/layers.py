@@ -3,7 +3,8 @@
 Run ``python -m src.features.layers inception_v3`` to list a backbone's layers
 with their feature dimensions and layouts (any ``conf/backbone`` option, or a
 path to a backbone YAML; ``torchvision --name <model>`` for any torchvision
-classification model). Offline: the model gets random weights.
+classification model, ``timm --name <model>`` for any timm model). Offline:
+the model gets random weights.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import NamedTuple
 import torch
 from omegaconf import OmegaConf
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 from src.errors import ScaleprobeError, exit_on_user_error
 from src.features.backbones import (
@@ -31,9 +31,12 @@ from src.features.backbones import (
     create_backbone_spec,
     get_backbone_spec,
 )
+from src.features.graph import feature_extractor, graph_node_names
 from src.features.reduce import Reduction, reduce_node, resolve_layout, token_info
 
 __all__ = [
+    "LAST_STAGE",
+    "GraphNodes",
     "LayerRow",
     "feature_dims",
     "layer_table",
@@ -48,21 +51,43 @@ def _random_model(spec: BackboneSpec) -> nn.Module:
     return build_backbone(spec, WeightsSource(RANDOM_WEIGHTS, ""))
 
 
+#: The layer name of a timm model's last feature stage (its ``feature_info``).
+LAST_STAGE = "last_stage"
+
+
+class GraphNodes(NamedTuple):
+    """What layer names a backbone has, read from its eval-mode graph."""
+
+    nodes: frozenset[str]
+    """Every graph node, top-level block and module whose nodes are in the graph."""
+    blocks: tuple[str, ...]
+    """The top-level blocks, in order."""
+    stage_aliases: dict[str, str]
+    """Names of a timm model's stages: ``stride<s>`` (its output stride) and ``last_stage``."""
+
+
 @functools.cache
-def _graph_nodes_of(builder: str, kwargs_json: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    spec = BackboneSpec(name=builder, builder=builder, builder_kwargs=json.loads(kwargs_json))
+def _graph_nodes_of(library: str, builder: str, kwargs_json: str) -> GraphNodes:
+    kwargs = json.loads(kwargs_json)
+    spec = BackboneSpec(name=builder, library=library, builder=builder, builder_kwargs=kwargs)
     model = _random_model(spec)
-    _, nodes = get_graph_node_names(model)
+    nodes = graph_node_names(model)
     blocks = tuple(child for child, _ in model.named_children())
     # A module whose nodes are in the graph names its last one (encoder.layers.encoder_layer_6).
     prefixes = {node.rsplit(".", i)[0] for node in nodes for i in range(1, node.count(".") + 1)}
     modules = {name for name, _ in model.named_modules() if name in prefixes}
-    return frozenset(nodes) | frozenset(blocks) | frozenset(modules), blocks
+    # timm models list where each feature stage ends, with its stride (2x .. 32x).
+    stages = list(getattr(model, "feature_info", None) or [])
+    aliases = {f"stride{info['reduction']}": info["module"] for info in stages}
+    if stages:
+        aliases[LAST_STAGE] = stages[-1]["module"]
+    return GraphNodes(frozenset(nodes) | frozenset(blocks) | frozenset(modules), blocks, aliases)
 
 
-def _graph_nodes(spec: BackboneSpec) -> tuple[frozenset[str], tuple[str, ...]]:
-    """All eval-mode graph nodes and the top-level blocks of a backbone (cached)."""
-    return _graph_nodes_of(spec.builder, json.dumps(dict(spec.builder_kwargs), sort_keys=True))
+def _graph_nodes(spec: BackboneSpec) -> GraphNodes:
+    """All eval-mode graph nodes, top-level blocks and stage names of a backbone (cached)."""
+    kwargs = json.dumps(dict(spec.builder_kwargs), sort_keys=True)
+    return _graph_nodes_of(spec.library, spec.builder, kwargs)
 
 
 def _listing_argument(spec: BackboneSpec) -> str:
@@ -71,12 +96,17 @@ def _listing_argument(spec: BackboneSpec) -> str:
 
 
 def resolve_layer(backbone: BackboneSpec | str, layer: str) -> str:
-    """Return the torchvision node name for ``layer`` (an alias of the spec or a node name)."""
+    """Return the graph node name for ``layer``: an alias (the spec's, a stage's) or a node.
+
+    A timm model's feature stages are named by their output stride,
+    ``stride8`` .. ``stride32``, the last one ``last_stage`` too (the default
+    layer of ``backbone=timm``).
+    """
     spec = get_backbone_spec(backbone)
-    aliases = spec.layer_aliases
+    nodes, blocks, stages = _graph_nodes(spec)
+    aliases = {**stages, **spec.layer_aliases}
     if layer in aliases:
         return aliases[layer]
-    nodes, blocks = _graph_nodes(spec)
     if layer in nodes:
         return layer
     raise ScaleprobeError(
@@ -103,7 +133,7 @@ def reduced_nodes(
     image = torch.zeros(1, 3, input_size, input_size)
 
     def run(names: list[str]) -> dict[str, torch.Tensor]:
-        extractor = create_feature_extractor(model, return_nodes={n: n for n in names})
+        extractor = feature_extractor(model, names)
         with torch.inference_mode():
             return extractor(image)
 
@@ -135,7 +165,7 @@ class LayerRow(NamedTuple):
     name: str
     """The layer's name: the spec's alias or the node itself."""
     node: str
-    """The torchvision graph node (or module) it reads."""
+    """The graph node (or module) it reads."""
     dim: int
     """Length of its feature vector after reduction."""
     layout: str
@@ -147,7 +177,7 @@ _HEADS = {"fc", "dropout", "avgpool", "flatten", "classifier", "heads", "head"}
 
 def _listed_blocks(spec: BackboneSpec, model: nn.Module) -> list[str]:
     """Top-level blocks and, inside Sequential containers, their stages (``features.3``)."""
-    nodes, blocks = _graph_nodes(spec)
+    nodes, blocks, _ = _graph_nodes(spec)
     out = [b for b in blocks if b not in _HEADS]
     modules = dict(model.named_modules())
     for name in modules:
@@ -170,12 +200,13 @@ def layer_table(
     """Return each layer's name, node, feature dimension and layout (random weights, offline)."""
     spec = get_backbone_spec(backbone)
     model = _random_model(spec)
-    alias_of = {node: alias for alias, node in spec.layer_aliases.items()}
+    stages = {k: v for k, v in _graph_nodes(spec).stage_aliases.items() if k != LAST_STAGE}
+    alias_of = {node: alias for alias, node in [*stages.items(), *spec.layer_aliases.items()]}
     if all_nodes:
-        _, ordered = get_graph_node_names(model)
-        nodes = [n for n in ordered if n != "x"]
+        nodes = [n for n in graph_node_names(model) if n != "x"]
     else:
         nodes = _listed_blocks(spec, model)
+        nodes += [n for n in stages.values() if n not in nodes]
     found = reduced_nodes(model, nodes, spec.input_size, spec.reduction(pooling), spec.builder)
     return [LayerRow(alias_of.get(n, n), n, *found[n]) for n in nodes]
 
@@ -183,8 +214,14 @@ def layer_table(
 def list_layers(
     backbone: BackboneSpec | str, *, all_nodes: bool = False
 ) -> list[tuple[str, str, int]]:
-    """Return ``(name, torchvision node, feature dim)`` for a backbone's layers."""
+    """Return ``(name, graph node, feature dim)`` for a backbone's layers."""
     return [(row.name, row.node, row.dim) for row in layer_table(backbone, all_nodes=all_nodes)]
+
+
+_CATALOG_LISTS = {
+    "torchvision": "torchvision.models.list_models(module=torchvision.models)",
+    "timm": "timm.list_models()",
+}
 
 
 def _backbone_spec(value: str, model: str | None) -> BackboneSpec:
@@ -200,15 +237,15 @@ def _backbone_spec(value: str, model: str | None) -> BackboneSpec:
     if node.get("catalog") is not None:
         if model is None:
             raise ScaleprobeError(
-                f"backbone {value!r} needs --name <model>, e.g. --name resnet18 (any name of "
-                "torchvision.models.list_models(module=torchvision.models))"
+                f"backbone {value!r} needs --name <model>, e.g. --name resnet18 (any model of "
+                f"{node.catalog}: {_CATALOG_LISTS.get(node.catalog, node.catalog)})"
             )
         node.name = model
         node.weights = RANDOM_WEIGHTS  # the listing needs no weights
     elif model is not None and model != node.get("name"):
         raise ScaleprobeError(
             f"--name {model} does not apply to {value!r}, which builds {node.get('name')}; "
-            "use `torchvision --name <model>`"
+            "use `torchvision --name <model>` or `timm --name <model>`"
         )
     return create_backbone_spec(node)
 
@@ -217,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print a backbone's layer names with their feature dimensions and layouts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("backbone", help="a conf/backbone option or a backbone YAML file")
-    parser.add_argument("--name", help="the model of a catalog backbone (torchvision)")
+    parser.add_argument("--name", help="the model of a catalog backbone (torchvision, timm)")
     parser.add_argument("--all", action="store_true", help="every graph node, not only blocks")
     parser.add_argument(
         "--pooling", default="mean", help="layer.pooling the dims are for (mean, cls)"
@@ -228,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = layer_table(spec, all_nodes=args.all, pooling=args.pooling)
     width = max(len(row.name) for row in rows)
     nodes = max(30, *(len(row.node) for row in rows))
-    lines = [f"{'layer':<{width}}  {'torchvision node':<{nodes}} {'dim':>5}  layout"]
+    lines = [f"{'layer':<{width}}  {'graph node':<{nodes}} {'dim':>5}  layout"]
     lines += [f"{r.name:<{width}}  {r.node:<{nodes}} {r.dim:>5}  {r.layout}" for r in rows]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

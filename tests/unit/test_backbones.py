@@ -17,10 +17,10 @@ from src.features.backbones import (
     build_backbone,
     create_backbone_spec,
     get_backbone_spec,
-    hub_checkpoint_path,
     model_fields,
     resolve_weights,
 )
+from src.features.torchvision_models import hub_checkpoint_path
 
 
 @pytest.fixture
@@ -210,6 +210,7 @@ def test_a_spec_not_in_conf_builds_and_resolves_its_layers():
     model = build_backbone(spec, source)
     assert type(model).__name__ == "ResNet"
     assert model_fields(spec, source) == {
+        "library": "torchvision",
         "builder": "resnet18",
         "builder_kwargs": {},
         "transform_input": False,

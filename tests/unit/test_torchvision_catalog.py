@@ -13,11 +13,10 @@ from src.features.backbones import (
     BackboneSpec,
     build_backbone,
     create_backbone_spec,
-    hub_checkpoint_path,
     resolve_weights,
 )
-from src.features.catalog import IMAGENET_MEAN
 from src.features.layers import reduced_nodes
+from src.features.torchvision_models import IMAGENET_MEAN, hub_checkpoint_path
 
 GENERIC = OmegaConf.load(CONF_DIR / "backbone" / "torchvision.yaml")
 
@@ -87,7 +86,7 @@ def test_default_weights_are_found_in_the_hub_under_their_own_name(tmp_path, mon
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     spec = _spec(name="resnet18")
     assert spec.weights == "DEFAULT"
-    path = hub_checkpoint_path(spec, "DEFAULT")
+    path = hub_checkpoint_path(spec.builder, "DEFAULT")
     assert path.name == "resnet18-f37072fd.pth"
     path.parent.mkdir(parents=True)
     model = build_backbone(spec, resolve_weights(spec, "random"))
