@@ -110,7 +110,8 @@ class BackboneSpec:
         ``random`` or ``weights_path`` is set.
     checkpoint_key_map : str, optional
         Dotted path of a function mapping a checkpoint's key to the
-        architecture's (:mod:`src.features.key_maps`).
+        architecture's (:mod:`src.features.key_maps`); a checkpoint whose
+        keys are the architecture's already is loaded as it is.
     require_weights : bool, default=False
         A missing pretrained file is an error (True) or falls back to random
         weights with one log line (False).
@@ -538,8 +539,8 @@ def build_backbone(
     extra = spec.checkpoint_extra_prefixes
     state = {k: v for k, v in state.items() if not (extra and k.startswith(extra))}
     key_map = spec.key_map()
-    if key_map is not None:
-        state = _mapped_keys(state, key_map, source.path)
+    if key_map is not None and not set(state) <= set(model.state_dict()):
+        state = _mapped_keys(state, key_map, source.path)  # saved by another implementation
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise ScaleprobeError(

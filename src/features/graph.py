@@ -14,10 +14,15 @@ from collections.abc import Sequence
 from timm.models import create_feature_extractor as _create_feature_extractor
 from timm.models import get_graph_node_names as _get_graph_node_names
 from torch import nn
+from torch.fx.proxy import TraceError
 
 from src.errors import ScaleprobeError
 
 __all__ = ["feature_extractor", "graph_node_names"]
+
+# What torch.fx raises for code it cannot trace: control flow on a traced value
+# (TraceError), a traced value used as a Python int or bool (TypeError).
+_TRACE_ERRORS = (TraceError, TypeError)
 
 
 def _not_traceable(model: nn.Module, error: Exception) -> ScaleprobeError:
@@ -32,7 +37,7 @@ def graph_node_names(model: nn.Module) -> list[str]:
     """Return the eval-mode graph nodes of ``model``, in execution order."""
     try:
         _, nodes = _get_graph_node_names(model)
-    except Exception as error:  # torch.fx raises TraceError, TypeError, RuntimeError, ...
+    except _TRACE_ERRORS as error:
         raise _not_traceable(model, error) from None
     return nodes
 
@@ -41,5 +46,5 @@ def feature_extractor(model: nn.Module, nodes: Sequence[str]) -> nn.Module:
     """Return a module that maps an image batch to ``{node: output}`` for ``nodes``."""
     try:
         return _create_feature_extractor(model, return_nodes={n: n for n in nodes})
-    except Exception as error:  # the caller checked the names: what is left is tracing
+    except _TRACE_ERRORS as error:
         raise _not_traceable(model, error) from None

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import timm
-from huggingface_hub import try_to_load_from_cache
-from huggingface_hub.constants import HF_HUB_CACHE
+from huggingface_hub import constants, try_to_load_from_cache
 from torch import nn
 
 from src.errors import ScaleprobeError
 from src.features.model_library import PretrainedFile
+from src.features.torchvision_models import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ["build_model", "check_model", "preprocessing", "pretrained_file", "timm_models"]
 
@@ -66,8 +66,12 @@ def _pretrained_cfg(builder: str, weights: str) -> Any:
 
 def preprocessing(builder: str, weights: str) -> tuple[int, tuple, tuple]:
     """Input size, mean and std of the weights' pretrained config (224, ImageNet's if none)."""
-    cfg = timm.models.get_pretrained_cfg(builder) if weights == "random" else None
-    cfg = cfg or _pretrained_cfg(builder, weights)
+    if weights == "random":  # the default tag's, if the model has one
+        cfg = timm.models.get_pretrained_cfg(builder)
+        if cfg is None:
+            return 224, IMAGENET_MEAN, IMAGENET_STD
+    else:
+        cfg = _pretrained_cfg(builder, weights)
     size = int(cfg.input_size[-1])
     return size, tuple(float(v) for v in cfg.mean), tuple(float(v) for v in cfg.std)
 
@@ -81,14 +85,14 @@ def pretrained_file(builder: str, weights: str) -> PretrainedFile:
     """Find the weights' file in the Hugging Face cache (``$HF_HUB_CACHE``)."""
     cfg = _pretrained_cfg(builder, weights)
     label = f"{cfg.architecture}.{cfg.tag}" if cfg.tag else str(cfg.architecture)
-    repo = cfg.hf_hub_id
+    repo, cache = cfg.hf_hub_id, constants.HF_HUB_CACHE  # $HF_HUB_CACHE or $HF_HOME/hub
     if repo:
         for filename in _CHECKPOINT_FILES:
-            found = try_to_load_from_cache(repo, filename)
+            found = try_to_load_from_cache(repo, filename, cache_dir=cache)
             if isinstance(found, str):
                 return PretrainedFile(Path(found), label, "")
         where = (
-            f"put {repo}'s {_CHECKPOINT_FILES[0]} in the Hugging Face cache {HF_HUB_CACHE} "
+            f"put {repo}'s {_CHECKPOINT_FILES[0]} in the Hugging Face cache {cache} "
             f"(`huggingface-cli download {repo}` on a machine with internet, then copy the cache)"
         )
     else:

@@ -12,8 +12,9 @@ EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[2] / "conf/experime
 def test_default_config_composes_and_validates(compose_config):
     cfg = compose_config()
     validate_config(cfg)
-    assert cfg.backbone.name == "inception_v3"
-    assert cfg.layer.name == "mixed8"
+    assert cfg.backbone.name == "efficientnet_lite0"  # trained, offline (#13.5)
+    assert cfg.backbone.weights_package.endswith("efficientnet-lite0-57934424.pth")
+    assert cfg.layer.name == "blocks.5"
     assert cfg.data.name == "synthetic"
     assert cfg.tracking.uri == "sqlite:///mlruns/mlflow.db"
     assert cfg.n_splits == 10
@@ -32,6 +33,14 @@ def test_pairs_carry_the_papers_wnids(pair, train, test, compose_config):
     assert (cfg.pair.train_class, cfg.pair.test_class) == (train, test)
 
 
+def test_each_preset_brings_its_own_layer(compose_config):
+    assert compose_config(["backbone=inception_v3"]).layer.name == "mixed8"
+    assert compose_config(["experiment=paper"]).layer.name == "mixed8"
+    assert compose_config(["backbone=timm", "backbone.name=convnext_atto"]).layer.name == (
+        "last_stage"
+    )
+
+
 def test_resnet50_defaults_to_a_resnet_layer(compose_config):
     cfg = compose_config(["backbone=resnet50"])
     assert cfg.layer.name == "layer3"
@@ -41,7 +50,7 @@ def test_resnet50_defaults_to_a_resnet_layer(compose_config):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_preset_composes(experiment, compose_config):
     cfg = compose_config([f"experiment={experiment}"])
-    assert cfg.backbone.name in {"inception_v3", "resnet50"}
+    assert cfg.backbone.name in {"efficientnet_lite0", "inception_v3", "resnet50"}
     if experiment == "paper":
         assert (cfg.n_train, cfg.n_test, cfg.n_splits) == (220, 220, 10)
         assert cfg.data.name == "imagenet"

@@ -41,7 +41,10 @@ def test_todays_params_keep_their_names_and_values(compose_config, overrides):
 
 
 def test_a_new_config_key_is_logged_without_code(compose_config):
-    cfg = compose_config(["+backbone.new_knob=3", "+layer.reduce=mean", "backbone.input_size=64"])
+    cfg = compose_config(
+        ["backbone=inception_v3", "+backbone.new_knob=3", "+layer.reduce=mean"]
+        + ["backbone.input_size=64"]
+    )
     params = job_params(cfg, **COMPUTED)
     assert params["backbone.new_knob"] == 3
     assert params["layer.reduce"] == "mean"
@@ -69,4 +72,4 @@ def test_a_run_logs_the_config_params_and_reads_provenance_once(cfg_tiny, monkey
     assert logged["backbone.input_size"] == str(cfg_tiny.backbone.input_size)
     assert logged["alpha"] == str(float(cfg_tiny.alpha))
     assert logged["weights"] == "random"
-    assert logged["feature_dim"] == "1280"
+    assert logged["feature_dim"] == "192"  # Lite0 blocks.5, the default layer
