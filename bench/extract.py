@@ -26,6 +26,8 @@
     N = 1k and 10k; ``ru_maxrss`` of the process plus its DataLoader workers.
 
 The last line printed is one JSON object with the figures and ratios.
+The speed side runs the main job's backbone and layer by default (EfficientNet-Lite0
+``blocks.5`` at 224; ``--backbone inception_v3 --layer mixed8`` for the paper's).
 Usage: ``uv run python bench/extract.py [--images 360 --rounds 2 --device auto --skip-memory]``
 """
 
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +55,7 @@ from src.data.boxes import Box
 from src.data.records import ImageRecord
 from src.data.sources import load_class_records
 from src.data.synthetic import SYNTHETIC_CLASSES
-from src.features.backbones import WeightsSource, build_backbone
+from src.features.backbones import WeightsSource, build_backbone, get_backbone_spec
 from src.features.cache import FeatureCache
 from src.features.extract import (
     ExtractionSettings,
@@ -196,8 +199,10 @@ def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[floa
 
 def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     records = synthetic_records(work / "synthetic", args.images)
-    node = resolve_layer(args.backbone, args.layer)
-    pre = Preprocessing(size=args.size)
+    spec = get_backbone_spec(args.backbone)
+    node = resolve_layer(spec, args.layer)
+    size = args.size or spec.input_size
+    pre = replace(spec.preprocessing(), size=size)
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if cuda else "cpu")
     settings = ExtractionSettings(
@@ -207,12 +212,12 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
         precision="bf16-mixed" if cuda else "32-true",
     )
     resolved = resolve_settings(settings)
-    model = build_backbone(args.backbone, SOURCE)
-    host_images = torch.from_numpy(
-        np.stack([load_image_row(r.path, args.size)[0] for r in records])
-    )
+    model = build_backbone(spec, SOURCE)
+    host_images = torch.from_numpy(np.stack([load_image_row(r.path, size)[0] for r in records]))
     images = host_images.to(device)
-    module = PooledFeatures(model, [node], pre, channels_last=settings.channels_last).eval()
+    module = PooledFeatures(
+        model, [node], pre, channels_last=settings.channels_last, family=spec.builder
+    ).eval()
     module.to(device)
     with torch.inference_mode():
         dim = int(module(images[:1])[node].shape[1])
@@ -249,7 +254,7 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
         "gpu_decode": resolved.gpu_decode,
         "backbone": args.backbone,
         "layer": args.layer,
-        "input_size": args.size,
+        "input_size": size,
         "n_images": len(records),
         "batch_size": args.batch_size,
         "num_workers": resolved.num_workers,
@@ -316,9 +321,9 @@ def memory(work: Path, sizes: list[int]) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", default="inception_v3")
-    parser.add_argument("--layer", default="mixed8")
-    parser.add_argument("--size", type=int, default=299)
+    parser.add_argument("--backbone", default="efficientnet_lite0", help="conf/backbone option")
+    parser.add_argument("--layer", default="blocks.5", help="default: the main job's layer")
+    parser.add_argument("--size", type=int, default=None, help="default: the backbone's")
     parser.add_argument("--images", type=int, default=360)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)

@@ -171,7 +171,11 @@ def _write_other_checkpoint(tmp_path: Path) -> None:
     [
         (["backbone.name=convnext_attto"], r"'convnext_attto' is not a timm model; close matches"),
         (["backbone.weights=in22k"], r"'in22k' is not a pretrained tag of timm's convnext_atto"),
-        (["layer.name=stages.9"], r"layer='stages.9' is not a layer of convnext_atto; .*"),
+        (
+            ["layer.name=stages.9"],
+            r"layer='stages.9' is not a layer of convnext_atto; .*"
+            r"`python -m src\.features\.layers timm --name convnext_atto --all`",
+        ),
         (
             ["layer.pooling=cls"],
             r"layer.pooling=cls: node 'stages.3' outputs a nchw map \(1, 320, 7, 7\)",
