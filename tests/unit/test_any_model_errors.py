@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-from omegaconf import open_dict
-from tiny_run import TINY
+from tiny_run import TINY, assert_one_line_and_nothing_cached
 from torchvision.models import mobilenet_v3_small
 
-import src.run
-from src.errors import ScaleprobeError
-
 TORCHVISION = [*TINY, "backbone=torchvision", "backbone.name=resnet18", "layer.name=layer3"]
-
-
-def _cached(cache_dir: Path) -> list[str]:
-    """Entries and partial entries left in the feature cache (lock files do not count)."""
-    if not cache_dir.exists():
-        return []
-    return sorted(
-        str(p.relative_to(cache_dir))
-        for p in cache_dir.rglob("*")
-        if p.name == "features.npy" or p.name.startswith(".partial-")
-    )
 
 
 @pytest.mark.parametrize(
@@ -56,11 +39,4 @@ def test_bad_input_is_one_line_and_caches_nothing(
     if any("mobilenet.pth" in o for o in overrides):  # a checkpoint of another architecture
         torch.save(mobilenet_v3_small().state_dict(), tmp_path / "mobilenet.pth")
     cfg = compose_config([*TORCHVISION, *overrides])
-    with open_dict(cfg):
-        cfg.paths.data_dir = str(shared_dirs["data"])
-        cfg.paths.cache_dir = str(tmp_path / "cache")
-        cfg.paths.mlruns_dir = str(tmp_path / "mlruns")
-    with pytest.raises(ScaleprobeError, match=message) as info:
-        src.run.run(cfg)
-    assert "\n" not in str(info.value)
-    assert _cached(tmp_path / "cache") == []
+    assert_one_line_and_nothing_cached(cfg, shared_dirs, tmp_path, message)

@@ -41,10 +41,8 @@ def test_todays_params_keep_their_names_and_values(compose_config, overrides):
 
 
 def test_a_new_config_key_is_logged_without_code(compose_config):
-    cfg = compose_config(
-        ["backbone=inception_v3", "+backbone.new_knob=3", "+layer.reduce=mean"]
-        + ["backbone.input_size=64"]
-    )
+    knobs = ["+backbone.new_knob=3", "+layer.reduce=mean", "backbone.input_size=64"]
+    cfg = compose_config(["backbone=inception_v3", *knobs])
     params = job_params(cfg, **COMPUTED)
     assert params["backbone.new_knob"] == 3
     assert params["layer.reduce"] == "mean"

@@ -8,12 +8,11 @@ import pytest
 import timm
 import torch
 from huggingface_hub import constants
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 from safetensors.torch import save_file
-from tiny_run import TINY
+from tiny_run import TINY, assert_one_line_and_nothing_cached
 from torch import nn
 
-import src.run
 from src.errors import ScaleprobeError
 from src.features import timm_models
 from src.features.backbones import (
@@ -32,16 +31,6 @@ TIMM = [*TINY, "backbone=timm", "backbone.name=convnext_atto"]
 def _spec(**changes) -> BackboneSpec:
     node = OmegaConf.merge(OmegaConf.load(CONF_DIR / "backbone" / "timm.yaml"), changes)
     return create_backbone_spec(node)
-
-
-def _cached(cache_dir: Path) -> list[str]:
-    if not cache_dir.exists():
-        return []
-    return sorted(
-        str(p.relative_to(cache_dir))
-        for p in cache_dir.rglob("*")
-        if p.name == "features.npy" or p.name.startswith(".partial-")
-    )
 
 
 @pytest.fixture
@@ -195,11 +184,4 @@ def test_bad_timm_input_is_one_line_and_caches_nothing(
         for o in overrides
     ]
     cfg = compose_config([*TIMM, *overrides])
-    with open_dict(cfg):
-        cfg.paths.data_dir = str(shared_dirs["data"])
-        cfg.paths.cache_dir = str(tmp_path / "cache")
-        cfg.paths.mlruns_dir = str(tmp_path / "mlruns")
-    with pytest.raises(ScaleprobeError, match=message) as info:
-        src.run.run(cfg)
-    assert "\n" not in str(info.value)
-    assert _cached(tmp_path / "cache") == []
+    assert_one_line_and_nothing_cached(cfg, shared_dirs, tmp_path, message)
