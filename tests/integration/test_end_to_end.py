@@ -47,7 +47,7 @@ def test_multirun_logs_parent_and_children_and_extracts_once(tmp_path):
     result = run_tool(tmp_path, "-m", "alpha=0,0.001,0.01", "pair=albatross_kite", *TINY)
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
-    assert log.count("extracting Mixed_7a") == 2, log[-3000:]  # once per class, not per alpha
+    assert log.count("extracting blocks.5") == 2, log[-3000:]  # once per class, not per alpha
 
     client = client_for(tmp_path)
     experiment = client.get_experiment_by_name("scaleprobe")
@@ -100,7 +100,7 @@ def test_bad_input_on_the_command_line_is_one_line_and_logs_nothing(tmp_path):
     ("key", "value", "message"),
     [
         ("alpha", "abc", "alpha='abc' is not a finite number"),
-        ("layer.name", "mixed99", "layer='mixed99' is not a layer of inception_v3; choose from"),
+        ("layer.name", "mixed99", "layer='mixed99' is not a layer of efficientnet_lite0; choose from"),
         ("n_train", 15, "exceeds"),
     ],
 )

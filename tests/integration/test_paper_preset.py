@@ -240,6 +240,7 @@ def test_transform_input_is_in_the_cache_key_and_logged(tmp_path, checkpoint):
     """#19.1: the second run (transform off) must not reuse the first run's features."""
     tiny = [
         *SMALL,
+        "backbone=inception_v3",
         "data.n_per_class=16",
         "backbone.input_size=96",
         f"backbone.weights_path={checkpoint}",
