@@ -5,7 +5,10 @@ images of the training class and scored on ``n_test`` images of the test
 class (disjoint images when the classes are the same). For the geometry of
 a linear probe (one with ``coef_``), a second probe with the same
 hyperparameter is trained on that split's test images, and the two
-coefficient vectors are compared by cosine and angle. The null
+coefficient vectors are compared by cosine and angle. Beside the test R²,
+Pearson's correlation and the centered R² (see :mod:`src.probes.metrics`)
+say whether a cross-class probe that loses R² has the wrong direction or only
+the wrong intercept. The null
 repeats both fits with the ratios shuffled by ``n_permutations`` seeded
 permutations: it gives the R² and the angle that chance alone produces
 (about 0 and 90°), and a permutation p-value for each.
@@ -36,7 +39,7 @@ from src.probes.geometry import cosines
 from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo, content_key
 from src.probes.memory import check_null_memory
-from src.probes.metrics import r2_rows
+from src.probes.metrics import pearson_rows, r2_centered_rows, r2_rows
 from src.probes.nulls import permutation_means, permutation_pvalue, shuffled
 from src.probes.progress import log_progress
 from src.probes.splits import Split, make_splits
@@ -47,6 +50,8 @@ __all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_job", "eval
 METRIC_NAMES = (
     "r2_train",
     "r2_test",
+    "pearson_test",
+    "r2_test_centered",
     "nnz",
     "cos",
     "angle_deg",
@@ -56,7 +61,7 @@ METRIC_NAMES = (
 # The metrics of a linear probe only (they compare coefficient vectors).
 GEOMETRY_NAMES = ("nnz", "cos", "angle_deg", "angle_deg_shuffled")
 # Metrics stored as such; the shuffled ones are the first column of their null.
-_FITTED = ("r2_train", "r2_test", "nnz", "cos", "angle_deg")
+_FITTED = ("r2_train", "r2_test", "pearson_test", "r2_test_centered", "nnz", "cos", "angle_deg")
 
 
 @dataclass
@@ -76,6 +81,13 @@ class PairResult:
         R² of the probe on its own training images.
     r2_test : ndarray of shape (n_splits,)
         R² of the probe on the split's test images.
+    pearson_test : ndarray of shape (n_splits,)
+        Pearson correlation of the probe's predictions with the test images'
+        ratios (``nan`` where the predictions are constant, e.g. an all-zero
+        Lasso).
+    r2_test_centered : ndarray of shape (n_splits,)
+        R² on the test images after shifting the predictions' mean onto the
+        ratios' mean: what ``r2_test`` would be with the right intercept.
     nnz : ndarray of shape (n_splits,)
         Number of non-zero coefficients of the probe.
     cos : ndarray of shape (n_splits,)
@@ -100,6 +112,8 @@ class PairResult:
     alpha: float
     r2_train: np.ndarray
     r2_test: np.ndarray
+    pearson_test: np.ndarray
+    r2_test_centered: np.ndarray
     nnz: np.ndarray | None
     cos: np.ndarray | None
     angle_deg: np.ndarray | None
@@ -130,7 +144,8 @@ class PairResult:
         Returns
         -------
         dict of str to ndarray of shape (n_splits,)
-            Keys, in order: ``r2_train``, ``r2_test``, ``nnz``, ``cos``,
+            Keys, in order: ``r2_train``, ``r2_test``, ``pearson_test``,
+            ``r2_test_centered``, ``nnz``, ``cos``,
             ``angle_deg``, ``r2_test_shuffled``, ``angle_deg_shuffled``
             (without the geometry for a probe without ``coef_``).
         """
@@ -141,9 +156,11 @@ class PairResult:
     def pvalues(self) -> dict[str, float]:
         """Permutation p-values of the mean test R² and the mean angle over splits.
 
-        The statistic is the mean over splits (``nan`` splits left out) of
-        the real probes, against the same mean for each permutation: a high
-        R² and a small angle are the evidence.
+        The statistic is the mean over splits (``nan`` splits left out, by
+        the null's own :func:`~src.probes.nulls.permutation_means`, so that
+        all-``nan`` angles of all-zero probes give ``nan`` without a warning)
+        of the real probes, against the same mean for each permutation: a
+        high R² and a small angle are the evidence.
 
         Returns
         -------
@@ -154,18 +171,23 @@ class PairResult:
         """
         out = {
             "r2_test_pvalue": permutation_pvalue(
-                float(np.nanmean(self.r2_test)),
+                _observed_mean(self.r2_test),
                 permutation_means(self.r2_test_null),
                 alternative="greater",
             )
         }
         if self.angle_deg is not None and self.angle_deg_null is not None:
             out["angle_deg_pvalue"] = permutation_pvalue(
-                float(np.nanmean(self.angle_deg)),
+                _observed_mean(self.angle_deg),
                 permutation_means(self.angle_deg_null),
                 alternative="less",
             )
         return out
+
+
+def _observed_mean(values: np.ndarray) -> float:
+    """Mean over the finite splits, computed like each permutation's (``nan`` if none)."""
+    return float(permutation_means(values[:, None])[0])
 
 
 def _probe_key(probe: GridProbe) -> list:
@@ -354,6 +376,8 @@ def _evaluate(
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
         out["r2_train"][:, i] = r2_rows(ya, fit_a.predict(Xa)[0])  # real ratios: (n_alphas,)
         out["r2_test"][:, i] = r2_test[0]
+        out["pearson_test"][:, i] = pearson_rows(yb, pred_b[0])
+        out["r2_test_centered"][:, i] = r2_centered_rows(yb, pred_b[0])
         r2_null[:, i] = r2_test[1:].T
         linear = linear and hasattr(fit_a, "coef_")
         if not linear:

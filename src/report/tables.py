@@ -113,7 +113,8 @@ class Table:
 
 
 def _mean_std(run: JobRecord | None, name: str) -> tuple[float, float] | None:
-    if run is None:
+    # A run logged before a metric existed (e.g. pearson_test) shows no value, not an error.
+    if run is None or name not in run.metrics:
         return None
     return run.metrics[name], run.metrics[f"{name}_std"]
 
@@ -159,8 +160,12 @@ class _Column:
 _TABLE1 = (
     _Column("R² non-reg ({nonreg})", "nonreg", "r2_test", mean_std=True),
     _Column("p non-reg", "nonreg", "r2_test_pvalue"),
+    _Column("pearson non-reg", "nonreg", "pearson_test", mean_std=True),
+    _Column("R² centered non-reg", "nonreg", "r2_test_centered", mean_std=True),
     _Column("R² Lasso ({lasso})", "lasso", "r2_test", mean_std=True),
     _Column("p Lasso", "lasso", "r2_test_pvalue"),
+    _Column("pearson Lasso", "lasso", "pearson_test", mean_std=True),
+    _Column("R² centered Lasso", "lasso", "r2_test_centered", mean_std=True),
     _Column("nnz Lasso", "lasso", "nnz"),
     _Column("R² shuffled Lasso", "lasso", "r2_test_shuffled"),
     _Column("R² random weights non-reg", "random nonreg", "r2_test", mean_std=True),
@@ -211,7 +216,12 @@ def _pair_table(
 
 
 def table1(data: ReportData) -> Table:
-    """Table 1: test R² within and across classes, least squares beside the Lasso."""
+    """Table 1: test R² within and across classes, least squares beside the Lasso.
+
+    Beside each R², the correlation and the centered R², which tell a probe
+    whose direction transfers across classes but whose intercept does not
+    from one that does not transfer at all.
+    """
 
     def paper(pair: tuple[str, str]) -> dict[str, Cell]:
         values = PAPER_TABLE1.get(pair)
@@ -232,6 +242,12 @@ def table1(data: ReportData) -> Table:
         "p: permutation p-value of the mean test R² against the same probe trained on "
         "shuffled ratios (logged `r2_test_pvalue`); R² shuffled: its first permutation "
         "(`r2_test_shuffled`).",
+        "pearson: correlation of predicted and true ratios on the test images "
+        "(`pearson_test`); R² centered: R² after shifting the predictions' mean onto the test "
+        "ratios' mean (`r2_test_centered`). Read across classes: a negative R² with a high "
+        "pearson and R² centered means the direction transfers but the class's offset "
+        "(the intercept) does not; a low pearson means the direction itself does not "
+        "transfer. nan pearson: the probe predicts one value (every coefficient zero).",
         *_lasso_note(data),
     ]
     if not data.random:

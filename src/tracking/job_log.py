@@ -130,13 +130,16 @@ def log_job(
         end_run(target, parent_run_id)
     geometry = result.linear
     logger.info(
-        "%s %s=%s: r2_test=%.3f±%.3f (p=%.3f)%s; shuffled r2_test=%.3f%s",
+        "%s %s=%s: r2_test=%.3f±%.3f (p=%.3f) pearson_test=%.3f r2_test_centered=%.3f%s; "
+        "shuffled r2_test=%.3f%s",
         cfg.pair.name,
         result.param,
         cfg.probe.value,
         summary["r2_test"],
         summary["r2_test_std"],
         summary["r2_test_pvalue"],
+        summary["pearson_test"],
+        summary["r2_test_centered"],
         " nnz={nnz:.0f} angle_deg={angle_deg:.1f} (p={angle_deg_pvalue:.3f})".format(**summary)
         if geometry
         else "",

@@ -74,6 +74,11 @@ def test_multirun_logs_parent_and_children_and_extracts_once(tmp_path):
             assert child.data.metrics[name] == pytest.approx(history[-1].value)
             assert f"{name}_std" in child.data.metrics
             assert f"{name}_ci95" in child.data.metrics
+        # offset-aware transfer (nan pearson_test where a Lasso zeroes every coefficient)
+        for name in ("pearson_test", "r2_test_centered"):
+            history = client.get_metric_history(child.info.run_id, name)
+            assert [m.step for m in history] == [0, 1, 2, 3]
+            assert {f"{name}_std", f"{name}_ci95"} <= set(child.data.metrics)
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"coef.npy", "coef_test.npy", "config.yaml"} <= artifacts
         assert str(tmp_path / "mlruns") in child.info.artifact_uri

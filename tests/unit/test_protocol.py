@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from reference_probe import ScaleProbe
+from scipy import stats
+from sklearn.metrics import r2_score
 
 from src.errors import ScaleprobeError
 from src.probes.memo import ProbeMemo
@@ -50,6 +52,8 @@ def test_result_layout():
         assert list(metrics) == [
             "r2_train",
             "r2_test",
+            "pearson_test",
+            "r2_test_centered",
             "nnz",
             "cos",
             "angle_deg",
@@ -92,6 +96,13 @@ def test_matches_separate_scaleprobe_fits():
             np.testing.assert_allclose(r.coef[i], probe.coef_, atol=1e-6)
             assert r.r2_test[i] == pytest.approx(
                 probe.score(XB[split.test], yB[split.test]), abs=1e-6
+            )
+            pred = probe.predict(XB[split.test])
+            assert r.pearson_test[i] == pytest.approx(
+                stats.pearsonr(yB[split.test], pred)[0], abs=1e-6
+            )
+            assert r.r2_test_centered[i] == pytest.approx(
+                r2_score(yB[split.test], pred - pred.mean() + yB[split.test].mean()), abs=1e-6
             )
             assert r.r2_train[i] == pytest.approx(
                 probe.score(XA[split.train], yA[split.train]), abs=1e-6
@@ -228,6 +239,7 @@ def test_n_permutations_validated():
         _run(XA, yA, XA, yA, n_permutations=0, n_train=10, n_test=10)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_all_zero_probes_give_pvalue_one():
     # #19.4: alpha=1e10 zeroes every coefficient, so every permutation's probe predicts
     # the same mean ratio and its R² equals the observed one up to rounding.
@@ -238,6 +250,37 @@ def test_all_zero_probes_give_pvalue_one():
     null_means = r.r2_test_null.mean(axis=0)
     np.testing.assert_allclose(null_means, r.r2_test.mean(), rtol=0, atol=1e-12)
     assert r.pvalues()["r2_test_pvalue"] == 1.0
+    # no direction: undefined correlation and angle, and centering leaves R² at 0
+    assert np.isnan(r.pearson_test).all()
+    assert np.isnan(r.pvalues()["angle_deg_pvalue"])
+    np.testing.assert_allclose(r.r2_test_centered, 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("offset_in", ["targets", "features"])
+def test_planted_class_offset_keeps_direction_and_centered_r2(offset_in):
+    # Class B is A's kind of data with a class offset: its ratios shifted by 0.2, or its
+    # features shifted along the shared direction so that A's probe predicts 0.2 less.
+    XA, yA = _class(1)
+    XB, yB = _class(2)
+    plain = _run(XA, yA, XB, yB)
+    if offset_in == "targets":
+        yB = yB + 0.2
+    else:
+        scale = np.random.default_rng(0).uniform(0.5, 2.0, size=2 * D)[D:]  # _class's scale
+        XB = XB - 0.4 * scale * _direction()  # standardized shift 0.4 * w; prediction -0.5 * 0.4
+    offset = _run(XA, yA, XB, yB)
+    for p, o in zip(plain, offset, strict=True):
+        # a linear probe's predictions move by a constant: correlation and centered R² do not
+        np.testing.assert_allclose(o.pearson_test, p.pearson_test, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(o.r2_test_centered, p.r2_test_centered, rtol=0, atol=1e-9)
+        assert np.all(o.r2_test < p.r2_test - 0.1)
+    p, o = plain[1], offset[1]  # the Lasso at the paper's alpha 1e-3
+    # without the offset centering changes little; with it R² is lost and centering restores it
+    assert np.all(p.r2_test_centered - p.r2_test < 0.05)
+    assert np.all(o.r2_test < 0)
+    assert np.all(o.r2_test_centered > o.r2_test + 1.0)
+    assert np.all(o.r2_test_centered > 0.95)
+    assert np.all(o.pearson_test > 0.95)
 
 
 def test_any_probe_gets_r2_and_nulls_geometry_only_with_coef(monkeypatch):
@@ -256,7 +299,13 @@ def test_any_probe_gets_r2_and_nulls_geometry_only_with_coef(monkeypatch):
         assert a.linear
         assert not b.linear
         assert tuple(a.metrics()) == METRIC_NAMES
-        assert tuple(b.metrics()) == ("r2_train", "r2_test", "r2_test_shuffled")
+        assert tuple(b.metrics()) == (
+            "r2_train",
+            "r2_test",
+            "pearson_test",
+            "r2_test_centered",
+            "r2_test_shuffled",
+        )
         np.testing.assert_allclose(b.r2_test, a.r2_test, atol=1e-10)
         np.testing.assert_allclose(b.r2_test_null, a.r2_test_null, atol=1e-10)
         assert b.coef is None

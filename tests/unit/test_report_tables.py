@@ -22,7 +22,8 @@ N_SPLITS = 4
 
 def _metrics(seed: float) -> dict[str, float]:
     out = {}
-    for i, name in enumerate(("r2_train", "r2_test", "nnz", "cos", "angle_deg")):
+    names = ("r2_train", "r2_test", "nnz", "cos", "angle_deg", "pearson_test", "r2_test_centered")
+    for i, name in enumerate(names):
         out[name] = seed + i
         out[f"{name}_std"] = 0.1 * seed + i
         out[f"{name}_ci95"] = 0.2 * seed + i
@@ -105,10 +106,32 @@ def test_table1_cells_are_the_logged_metrics():
         assert row["R² Lasso (alpha=0.001)"] == (las["r2_test"], las["r2_test_std"])
         assert row["p Lasso"] == las["r2_test_pvalue"]
         assert row["nnz Lasso"] == las["nnz"]
+        assert row["pearson non-reg"] == (ols["pearson_test"], ols["pearson_test_std"])
+        assert row["R² centered Lasso"] == (las["r2_test_centered"], las["r2_test_centered_std"])
+        assert row["pearson Lasso"] == (las["pearson_test"], las["pearson_test_std"])
+        assert row["R² centered non-reg"] == (
+            ols["r2_test_centered"],
+            ols["r2_test_centered_std"],
+        )
     assert table.rows[0]["paper Lasso"] == (0.839, 0.023)
     assert table.rows[2]["paper non-reg"] == (0.086, 0.240)
     assert "every run of this sweep uses random weights" in table.to_markdown()
     assert "| albatross | kite |" in table.to_markdown()
+    columns = table.columns
+    assert columns.index("R² centered Lasso") == columns.index("pearson Lasso") + 1
+    assert "the direction transfers but the class's offset" in table.to_markdown()
+
+
+def test_table1_of_runs_without_the_offset_metrics_shows_no_value():
+    records = sweep()
+    for record in records:
+        for name in ("pearson_test", "r2_test_centered"):
+            for suffix in ("", "_std", "_ci95"):
+                del record.metrics[f"{name}{suffix}"]
+    row = table1(organize(records, 0.001)).rows[1]
+    assert row["pearson Lasso"] is None
+    assert row["R² centered non-reg"] is None
+    assert row["R² Lasso (alpha=0.001)"] is not None
 
 
 def test_table2_cells_random_directions_and_paper():
