@@ -105,7 +105,11 @@ def test_bad_input_on_the_command_line_is_one_line_and_logs_nothing(tmp_path):
     ("key", "value", "message"),
     [
         ("alpha", "abc", "alpha='abc' is not a finite number"),
-        ("layer.name", "mixed99", "layer='mixed99' is not a layer of efficientnet_lite0; choose from"),
+        (
+            "layer.name",
+            "mixed99",
+            "layer='mixed99' is not a layer of efficientnet_lite0; choose from",
+        ),
         ("n_train", 15, "exceeds"),
     ],
 )
