@@ -63,7 +63,7 @@ def test_multirun_logs_parent_and_children_and_extracts_once(tmp_path):
         assert child.info.status == "FINISHED"
         assert set(PARAMS) <= set(child.data.params)
         assert child.data.params["weights"] == "random"
-        assert child.data.params["feature_dim"] == "1280"
+        assert child.data.params["feature_dim"] == "192"  # Lite0 blocks.5, the default layer
         assert child.data.params["train_class"] == "n02058221"
         assert child.data.params["test_class"] == "n01608432"
         for name in METRICS:
