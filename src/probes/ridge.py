@@ -19,10 +19,10 @@ from src.probes.base import GridProbe, check_targets, linear_predictions
 from src.probes.fit import standardization
 from src.probes.validation import check_alphas
 
-__all__ = ["RidgeProbe", "ridge_shrinkage"]
+__all__ = ["RidgeProbe"]
 
 
-def ridge_shrinkage(s: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+def _shrinkage(s: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Return ``s / (s^2 + alpha)`` per alpha and singular value, 0 for a null direction.
 
     A singular value below the rank cut (``s.max() * eps * size``) is treated as
@@ -98,7 +98,7 @@ class RidgeProbe(GridProbe):
         x_mean, y_mean = Xs.mean(axis=0), Y.mean(axis=0)  # x_mean: ~0, rounding only
         U, s, Vt = np.linalg.svd(Xs - x_mean, full_matrices=False)
         UtY = U.T @ (Y - y_mean)  # (k, n_targets)
-        shrink = ridge_shrinkage(s, alphas)  # (n_grid, k)
+        shrink = _shrinkage(s, alphas)  # (n_grid, k)
         # (n_grid, n_targets, k) @ (k, d): one matrix product per alpha
         coef = (shrink[:, None, :] * UtY.T[None]) @ Vt
         self.coef_ = np.ascontiguousarray(coef.transpose(1, 0, 2))
