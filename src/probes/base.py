@@ -63,6 +63,9 @@ class GridProbe(BaseEstimator, ABC):
     coef_ : ndarray of shape (n_targets, n_grid, n_features)
         Only for linear probes: coefficients in the standardized space, which
         the protocol compares across probes (cosine, angle, non-zeros).
+    n_unconverged_ : int
+        Only for iterative probes: fits that stopped at their iteration limit;
+        the protocol logs a warning line naming the split when it is not 0.
     """
 
     param_name: ClassVar[str] = "value"

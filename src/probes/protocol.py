@@ -21,6 +21,7 @@ lets a sweep reuse whole evaluations and training-class fits across jobs.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,8 @@ from src.probes.splits import Split, make_splits
 from src.probes.validation import check_count, check_seed
 
 __all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_job", "evaluate_pair"]
+
+logger = logging.getLogger(__name__)
 
 METRIC_NAMES = (
     "r2_train",
@@ -304,6 +307,7 @@ def evaluate_pair(
     def compute() -> list[PairResult]:
         return _evaluate(
             XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, memo,
+            pair=f"{train_class}->{test_class}",
             what=f"{train_class}->{test_class} probes ({alpha_grid.size} "
             f"{probe.param_name} values, {n_permutations} permutations), splits",
         )  # fmt: skip
@@ -330,6 +334,7 @@ def _evaluate(
     seed: int,
     n_permutations: int,
     memo: ProbeMemo | None,
+    pair: str,
     what: str,
 ) -> list[PairResult]:
     n_alphas, n_splits, d = alpha_grid.size, len(splits), XA.shape[1]
@@ -350,6 +355,12 @@ def _evaluate(
             perms_b.append(shuffled(yb, rng))
         # Only the training-class fit can recur in another pair (same images).
         fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
+        unconverged = getattr(fit_a, "n_unconverged_", 0)  # iterative probes (the MLP)
+        if unconverged:
+            logger.warning(
+                "%s split %d: %d of %d %s probe fits did not converge; raise probe.max_iter",
+                pair, i, unconverged, (1 + n_permutations) * n_alphas, type(probe).__name__,
+            )  # fmt: skip
         pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_alphas, n_test)
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
         out["r2_train"][:, i] = r2_rows(ya, fit_a.predict(Xa)[0])  # real ratios: (n_alphas,)
