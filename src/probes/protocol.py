@@ -98,6 +98,9 @@ class PairResult:
         permutation; column 0 is ``angle_deg_shuffled``.
     param : str, default="alpha"
         The hyperparameter's name (``GridProbe.param_name``).
+    n_unconverged : int, default=0
+        Fits of the grid's evaluation (all splits, values and targets) that
+        stopped at their iteration limit (``GridProbe.n_unconverged_``).
     """
 
     alpha: float
@@ -111,6 +114,7 @@ class PairResult:
     r2_test_null: np.ndarray
     angle_deg_null: np.ndarray | None
     param: str = "alpha"
+    n_unconverged: int = 0
 
     @property
     def linear(self) -> bool:
@@ -344,7 +348,7 @@ def _evaluate(
     angle_null = np.empty((n_alphas, n_splits, n_permutations))
     coef = np.empty((n_alphas, n_splits, d))
     coef_test = np.empty((n_alphas, n_splits, d))
-    linear = True
+    linear, n_unconverged = True, 0
     for i, split in log_progress(enumerate(splits), n_splits, what):
         rng = np.random.default_rng([seed, i])
         Xa, ya = XA[split.train], yA[split.train]
@@ -356,6 +360,7 @@ def _evaluate(
         # Only the training-class fit can recur in another pair (same images).
         fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
         unconverged = getattr(fit_a, "n_unconverged_", 0)  # iterative probes (the MLP)
+        n_unconverged += unconverged
         if unconverged:
             logger.warning(
                 "%s split %d: %d of %d %s probe fits did not converge; raise probe.max_iter",
@@ -394,6 +399,7 @@ def _evaluate(
             r2_test_null=r2_null[j].copy(),
             angle_deg_null=geometry(angle_null[j]),
             param=probe.param_name,
+            n_unconverged=n_unconverged,
         )
         for j in range(n_alphas)
     ]

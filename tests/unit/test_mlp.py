@@ -63,6 +63,7 @@ def test_non_convergence_is_one_warning_line_per_split(caplog):
         f"a->a split {i}: 3 of 3 MLPProbe probe fits did not converge; raise probe.max_iter"
         for i in range(2)
     ]
+    assert result.n_unconverged == 6  # the run's tag (src/tracking/job_log.py)
     assert not result.linear
     assert result.r2_test_null.shape == (2, 2)
 
