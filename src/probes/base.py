@@ -24,9 +24,9 @@ Adding a probe is one subclass plus one YAML file in ``conf/probe/`` whose
         def predict(self, X):
             return linear_predictions(self, X)
 
-    # conf/probe/ridge.yaml
+    # conf/probe/my_ridge.yaml (src.probes.ridge is the repository's own ridge)
     _target_: mypackage.RidgeProbe
-    name: ridge
+    name: my_ridge
     grid: [0.1, 1.0, 10.0]
     value: 1.0
 """
