@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from src.config import RULES
+from src.config import RULES, group_options
 from src.errors import ScaleprobeError, exit_on_user_error
 
 __all__ = ["PARAMS", "check_params", "load_params", "main"]
@@ -34,10 +34,6 @@ STAMP_TEXT = "params.yaml passed src.pipeline's checks\n"
 Check = Callable[[str, Any], None]
 
 
-def _options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
 def _items(value: Any) -> list[str]:
     """Split a Hydra sweep value (``a,b,c`` or a single value) into its items."""
     return [item.strip() for item in str(value).split(",")]
@@ -45,7 +41,7 @@ def _items(value: Any) -> list[str]:
 
 def _option(group: str, *, sweep: bool = False, exclude: Sequence[str] = ()) -> Check:
     def check(key: str, value: Any) -> None:
-        allowed = [o for o in _options(group) if o not in exclude]
+        allowed = [o for o in group_options(group) if o not in exclude]
         items = _items(value) if sweep else [value]
         for item in items:
             if not isinstance(item, str) or item not in allowed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -14,8 +14,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.errors import ScaleprobeError
 
-__all__ = ["RULES", "Rule", "validate_config"]
+__all__ = ["RULES", "Rule", "check_group_overrides", "group_options", "validate_config"]
 
+_CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _POLICIES = ("single", "largest", "union")
 _DATA_SOURCES = ("synthetic", "imagenet", "voc")
 _SIZE_MISMATCH = ("use_image", "skip", "error")
@@ -50,6 +51,23 @@ def _synthetic(cfg: DictConfig) -> bool:
     return cfg.data.name == "synthetic"
 
 
+def _probe(*classes: str) -> Callable[[DictConfig], bool]:
+    """Apply a rule to the probes these classes build (``_target_``: plugins may reuse names)."""
+    targets = {f"src.probes.{c}" for c in classes}
+    return lambda cfg: cfg.probe.get("_target_") in targets
+
+
+_KERNEL_RIDGE = _probe("kernel_ridge.KernelRidgeProbe")
+_MLP = _probe("mlp.MLPProbe")
+_OWN_PROBE = _probe("ridge.RidgeProbe", "kernel_ridge.KernelRidgeProbe", "mlp.MLPProbe")
+
+
+def _kernels() -> tuple[str, ...]:
+    from src.probes.kernel_ridge import KERNELS
+
+    return KERNELS
+
+
 @dataclass(frozen=True)
 class Rule:
     """What one config key may hold: its kind, range or options, and when it applies.
@@ -58,11 +76,15 @@ class Rule:
     ----------
     key : str
         Dotted config key (``n_splits``, ``backbone.input_size``).
-    kind : {"number", "integer", "choice", "name", "numbers"}
+    kind : {"number", "integer", "choice", "name", "numbers", "integers"}
         A finite real, an integer, one of ``choices``, a non-empty string, or a
-        non-empty list of finite reals.
+        non-empty list of finite reals or of integers.
     minimum : float or None, default=None
-        Smallest allowed value (``number``, ``integer``, ``numbers``).
+        Smallest allowed value (``number``, ``integer``, ``numbers``, ``integers``).
+    maximum : float or None, default=None
+        Largest allowed value (the same kinds).
+    exclusive : bool, default=False
+        Whether ``minimum`` and ``maximum`` themselves are excluded (``gamma > 0``).
     choices : tuple of str or callable returning one, default=()
         Allowed values of a ``choice`` (a callable is asked at check time).
     also : tuple, default=()
@@ -74,6 +96,8 @@ class Rule:
     key: str
     kind: str
     minimum: float | None = None
+    maximum: float | None = None
+    exclusive: bool = False
     choices: tuple[str, ...] | Callable[[], tuple[str, ...]] = ()
     also: tuple[Any, ...] = ()
     when: Callable[[DictConfig], bool] | None = None
@@ -86,17 +110,18 @@ class Rule:
         """Raise :class:`ScaleprobeError` naming the key when ``value`` breaks the rule."""
         if value in self.also and not isinstance(value, bool):
             return
+        bounds = {"minimum": self.minimum, "maximum": self.maximum, "exclusive": self.exclusive}
         if self.kind in ("number", "integer"):
-            _check_number(self.key, value, minimum=self.minimum, integer=self.kind == "integer")
-        elif self.kind == "numbers":
+            _check_number(self.key, value, **bounds, integer=self.kind == "integer")
+        elif self.kind in ("numbers", "integers"):
             items = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
             if not isinstance(items, list | tuple) or not items:
                 raise ScaleprobeError(
-                    f"{self.key}={items!r} is not allowed; expected a non-empty list of numbers "
-                    f">= {self.minimum}"
+                    f"{self.key}={items!r} is not allowed; expected a non-empty list of "
+                    f"{self.kind} {_range(**bounds)}"
                 )
             for i, item in enumerate(items):
-                _check_number(f"{self.key}[{i}]", item, minimum=self.minimum)
+                _check_number(f"{self.key}[{i}]", item, **bounds, integer=self.kind == "integers")
         elif self.kind == "choice":
             if value not in self.allowed():
                 raise ScaleprobeError(
@@ -132,6 +157,27 @@ RULES: dict[str, Rule] = {
         Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
         Rule("extract.batch_size", "integer", minimum=1),
         Rule("extract.num_workers", "integer", minimum=0, also=("auto",)),
+        # the lasso's grid and value are path_alphas and alpha (above)
+        Rule("probe.grid", "numbers", minimum=0.0, when=_OWN_PROBE),
+        Rule("probe.value", "number", minimum=0.0, when=_OWN_PROBE),
+        Rule("probe.kernel", "choice", choices=_kernels, when=_KERNEL_RIDGE),
+        Rule(
+            "probe.gamma", "number", minimum=0.0, exclusive=True, also=(None,), when=_KERNEL_RIDGE
+        ),
+        Rule("probe.max_memory_gib", "number", minimum=0.0, exclusive=True, when=_KERNEL_RIDGE),
+        Rule("probe.hidden_layer_sizes", "integers", minimum=1, when=_MLP),
+        Rule("probe.max_iter", "integer", minimum=1, when=_MLP),
+        Rule(
+            "probe.validation_fraction",
+            "number",
+            minimum=0.0,
+            maximum=1.0,
+            exclusive=True,
+            when=_MLP,
+        ),
+        Rule("probe.n_iter_no_change", "integer", minimum=1, when=_MLP),
+        Rule("probe.learning_rate_init", "number", minimum=0.0, exclusive=True, when=_MLP),
+        Rule("probe.random_state", "integer", minimum=0, when=_MLP),
     )
 }
 
@@ -143,15 +189,33 @@ def _value(cfg: DictConfig, key: str) -> Any:
         raise ScaleprobeError(f"{key} is not set; pass {key}=<value> on the command line") from None
 
 
-def _check_number(key: str, value: Any, *, minimum: float | None, integer: bool = False) -> None:
+def _range(minimum: float | None, maximum: float | None, exclusive: bool) -> str:
+    """Say the allowed range: ``>= 1``, ``> 0.0`` or ``in (0.0, 1.0)``."""
+    if maximum is None:
+        return f"{'>' if exclusive else '>='} {minimum}"
+    if minimum is None:
+        return f"{'<' if exclusive else '<='} {maximum}"
+    return f"in {'(' if exclusive else '['}{minimum}, {maximum}{')' if exclusive else ']'}"
+
+
+def _check_number(
+    key: str,
+    value: Any,
+    *,
+    minimum: float | None,
+    maximum: float | None = None,
+    exclusive: bool = False,
+    integer: bool = False,
+) -> None:
     kind = Integral if integer else Real
+    allowed = _range(minimum, maximum, exclusive)
     if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
         expected = "an integer" if integer else "a finite number"
-        raise ScaleprobeError(
-            f"{key}={value!r} is not {expected}; expected {expected} >= {minimum}"
-        )
-    if minimum is not None and value < minimum:
-        raise ScaleprobeError(f"{key}={value!r} is out of range; expected a value >= {minimum}")
+        raise ScaleprobeError(f"{key}={value!r} is not {expected}; expected {expected} {allowed}")
+    low = minimum is not None and (value <= minimum if exclusive else value < minimum)
+    high = maximum is not None and (value >= maximum if exclusive else value > maximum)
+    if low or high:
+        raise ScaleprobeError(f"{key}={value!r} is out of range; expected a value {allowed}")
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -177,4 +241,44 @@ def validate_config(cfg: DictConfig) -> None:
                 raise ScaleprobeError(
                     f"{key}={_value(cfg, key)!r} is not a class of the synthetic set; "
                     f"choose from {list(SYNTHETIC_CLASSES)}"
+                )
+
+
+def group_options(group: str) -> list[str]:
+    """Return the options of a ``conf/`` group: its YAML files' names, sorted."""
+    return sorted(p.stem for p in (_CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_overrides(overrides: Sequence[str]) -> None:
+    """Refuse a command-line ``group=option`` whose option is not in ``conf/<group>``.
+
+    Hydra reports it as a many-line listing; this says it in one line, before
+    Hydra composes. Sweeps (``probe=lasso,ridge``) are checked item by item;
+    Hydra's sweep functions (``glob(...)``) and a ``hydra.searchpath`` (which
+    can add options from elsewhere) are left to Hydra.
+
+    Raises
+    ------
+    ScaleprobeError
+        Naming the group, the bad option and the group's options.
+
+    Examples
+    --------
+    >>> check_group_overrides(["probe=lasso,ridge", "n_splits=3"])
+    >>> check_group_overrides(["probe=lasso,rigde"])
+    Traceback (most recent call last):
+    ...
+    src.errors.ScaleprobeError: probe='rigde' is not an option of conf/probe; choose from [...]
+    """
+    if any(o.lstrip("+").startswith("hydra.searchpath") for o in overrides):
+        return
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep or "(" in value or not (_CONF_DIR / key).is_dir():
+            continue
+        allowed = group_options(key)
+        for item in (v.strip() for v in value.split(",")):
+            if item not in allowed and item != "null":
+                raise ScaleprobeError(
+                    f"{key}={item!r} is not an option of conf/{key}; choose from {allowed}"
                 )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from src.config import validate_config
+from src.config import check_group_overrides, validate_config
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
 from src.features.classes import class_features_from_config
@@ -125,4 +126,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    with exit_on_user_error():
+        check_group_overrides(sys.argv[1:])  # an unknown probe=... in one line, not Hydra's listing
     main()

@@ -24,9 +24,9 @@ Adding a probe is one subclass plus one YAML file in ``conf/probe/`` whose
         def predict(self, X):
             return linear_predictions(self, X)
 
-    # conf/probe/ridge.yaml
+    # conf/probe/my_ridge.yaml (src.probes.ridge is the repository's own ridge)
     _target_: mypackage.RidgeProbe
-    name: ridge
+    name: my_ridge
     grid: [0.1, 1.0, 10.0]
     value: 1.0
 """
@@ -63,6 +63,9 @@ class GridProbe(BaseEstimator, ABC):
     coef_ : ndarray of shape (n_targets, n_grid, n_features)
         Only for linear probes: coefficients in the standardized space, which
         the protocol compares across probes (cosine, angle, non-zeros).
+    n_unconverged_ : int
+        Only for iterative probes: fits that stopped at their iteration limit;
+        the protocol logs a warning line naming the split when it is not 0.
     """
 
     param_name: ClassVar[str] = "value"

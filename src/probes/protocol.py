@@ -24,6 +24,7 @@ lets a sweep reuse whole evaluations and training-class fits across jobs.
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from src.probes.splits import Split, make_splits
 from src.probes.validation import check_count, check_seed
 
 __all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_job", "evaluate_pair"]
+
+logger = logging.getLogger(__name__)
 
 METRIC_NAMES = (
     "r2_train",
@@ -107,6 +110,9 @@ class PairResult:
         permutation; column 0 is ``angle_deg_shuffled``.
     param : str, default="alpha"
         The hyperparameter's name (``GridProbe.param_name``).
+    n_unconverged : int, default=0
+        Fits of the grid's evaluation (all splits, values and targets) that
+        stopped at their iteration limit (``GridProbe.n_unconverged_``).
     """
 
     alpha: float
@@ -122,6 +128,7 @@ class PairResult:
     r2_test_null: np.ndarray
     angle_deg_null: np.ndarray | None
     param: str = "alpha"
+    n_unconverged: int = 0
 
     @property
     def linear(self) -> bool:
@@ -326,6 +333,7 @@ def evaluate_pair(
     def compute() -> list[PairResult]:
         return _evaluate(
             XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, memo,
+            pair=f"{train_class}->{test_class}",
             what=f"{train_class}->{test_class} probes ({alpha_grid.size} "
             f"{probe.param_name} values, {n_permutations} permutations), splits",
         )  # fmt: skip
@@ -352,6 +360,7 @@ def _evaluate(
     seed: int,
     n_permutations: int,
     memo: ProbeMemo | None,
+    pair: str,
     what: str,
 ) -> list[PairResult]:
     n_alphas, n_splits, d = alpha_grid.size, len(splits), XA.shape[1]
@@ -361,7 +370,7 @@ def _evaluate(
     angle_null = np.empty((n_alphas, n_splits, n_permutations))
     coef = np.empty((n_alphas, n_splits, d))
     coef_test = np.empty((n_alphas, n_splits, d))
-    linear = True
+    linear, n_unconverged = True, 0
     for i, split in log_progress(enumerate(splits), n_splits, what):
         rng = np.random.default_rng([seed, i])
         Xa, ya = XA[split.train], yA[split.train]
@@ -372,6 +381,13 @@ def _evaluate(
             perms_b.append(shuffled(yb, rng))
         # Only the training-class fit can recur in another pair (same images).
         fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
+        unconverged = getattr(fit_a, "n_unconverged_", 0)  # iterative probes (the MLP)
+        n_unconverged += unconverged
+        if unconverged:
+            logger.warning(
+                "%s split %d: %d of %d %s probe fits did not converge; raise probe.max_iter",
+                pair, i, unconverged, (1 + n_permutations) * n_alphas, type(probe).__name__,
+            )  # fmt: skip
         pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_alphas, n_test)
         r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
         out["r2_train"][:, i] = r2_rows(ya, fit_a.predict(Xa)[0])  # real ratios: (n_alphas,)
@@ -407,6 +423,7 @@ def _evaluate(
             r2_test_null=r2_null[j].copy(),
             angle_deg_null=geometry(angle_null[j]),
             param=probe.param_name,
+            n_unconverged=n_unconverged,
         )
         for j in range(n_alphas)
     ]

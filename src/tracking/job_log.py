@@ -119,7 +119,16 @@ def log_job(
         per_split=result.metrics(),
         scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
         arrays={"coef": result.coef, "coef_test": result.coef_test} if result.linear else {},
-        tags={**tags, "scaleprobe.weights_sha256": weights_sha256},
+        tags={
+            **tags,
+            "scaleprobe.weights_sha256": weights_sha256,
+            # an iterative probe (the MLP) that hit its iteration limit says so on the run
+            **(
+                {"scaleprobe.unconverged_fits": str(result.n_unconverged)}
+                if result.n_unconverged
+                else {}
+            ),
+        },
         texts={
             "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "path.json": _path_json(path),

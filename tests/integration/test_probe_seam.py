@@ -19,7 +19,7 @@ def test_probe_from_a_test_directory_runs_end_to_end(tmp_path):
         tmp_path,
         *TINY,
         "n_permutations=3",
-        "probe=ridge",
+        "probe=plugin_ridge",
         f"hydra.searchpath=[file://{PLUGIN / 'conf'}]",
         env={"PYTHONPATH": os.pathsep.join([str(REPO), str(PLUGIN)])},
     )
@@ -29,7 +29,7 @@ def test_probe_from_a_test_directory_runs_end_to_end(tmp_path):
     runs = client.search_runs([experiment.experiment_id])
     (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     params, metrics = child.data.params, child.data.metrics
-    assert params["probe"] == "ridge"
+    assert params["probe"] == "plugin_ridge"
     assert params["probe_param"] == "l2"
     assert float(params["l2"]) == 0.1
     assert child.info.run_name.endswith("l2=0.1")
