@@ -172,7 +172,9 @@ def run_tensor(
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def fill_cache(cache_dir: Path, build_model, node: str, records, pre, settings) -> None:
+def fill_cache(
+    cache_dir: Path, backbone: str, build_model, node: str, records, pre, settings
+) -> None:
     """Extract one node of ``records`` into the feature cache at ``cache_dir`` (random weights).
 
     The full path a run takes (``ensure_features``: hash, read, decode, forward,
@@ -180,7 +182,7 @@ def fill_cache(cache_dir: Path, build_model, node: str, records, pre, settings) 
     """
     ensure_features(
         FeatureCache(cache_dir),
-        backbone="bench",
+        backbone=backbone,  # a conf/backbone option: its builder and reduction are key fields
         weights=SOURCE.label,
         weights_sha256=SOURCE.sha256,
         build_model=build_model,
@@ -191,9 +193,12 @@ def fill_cache(cache_dir: Path, build_model, node: str, records, pre, settings) 
     )
 
 
-def run_full(model, node, records, pre, settings, cache_dir: Path) -> tuple[float, float]:
+def run_full(
+    backbone: str, model, node, records, pre, settings, cache_dir: Path
+) -> tuple[float, float]:
     start, cpu = time.perf_counter(), cpu_seconds()
-    fill_cache(cache_dir, lambda: model.cpu(), node, records, pre, settings)  # built on the host
+    build = lambda: model.cpu()  # noqa: E731  built once, on the host
+    fill_cache(cache_dir, backbone, build, node, records, pre, settings)
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -225,7 +230,9 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     rounds = []
     for k in range(args.rounds):
         bare, bare_cpu = run_bare(module, images, args.batch_size, cuda)
-        full, full_cpu = run_full(model, node, records, pre, settings, work / f"cache-{k}")
+        full, full_cpu = run_full(
+            args.backbone, model, node, records, pre, settings, work / f"cache-{k}"
+        )
         tensor, tensor_cpu = run_tensor(module, host_images, node, dim, resolved)
         rounds.append(
             {
@@ -289,6 +296,7 @@ def memory_child(n: int, work: Path) -> None:
     start = time.perf_counter()
     fill_cache(
         work / f"mem-cache-{n}",
+        "resnet50",
         lambda: build_backbone("resnet50", SOURCE),
         "layer1",
         records,

@@ -325,6 +325,12 @@ class PooledFeatures(pl.LightningModule):
             for node, out in outputs.items()
         }
 
+    def feature_dims(self) -> dict[str, int]:
+        """Length of each node's vector, from one blank image (a bad layout raises here)."""
+        blank = torch.zeros(1, 3, self.size, self.size, dtype=torch.uint8)
+        with torch.inference_mode():
+            return {node: int(value.shape[1]) for node, value in self(blank).items()}
+
     def decode_on_device(self, encoded: Sequence[torch.Tensor]) -> torch.Tensor:
         """Decode raw JPEGs on this module's device and resize all images there.
 
@@ -482,13 +488,11 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
 
 
 def _extract_pending(
-    model: nn.Module,
+    module: PooledFeatures,
     records: Sequence[ImageRecord],
     partials: Mapping[str, PartialEntry],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
-    reduction: Reduction | None = None,
-    family: str = "",
 ) -> None:
     """Extract every batch not yet done in ``partials`` (all share one batch layout)."""
     first = next(iter(partials.values()))
@@ -516,14 +520,6 @@ def _extract_pending(
         # Explicit: inside joblib's loky workers the default context is loky's own,
         # which cannot start DataLoader workers.
         multiprocessing_context=_worker_context() if workers else None,
-    )
-    module = PooledFeatures(
-        model,
-        list(partials),
-        preprocessing,
-        channels_last=settings.channels_last,
-        reduction=reduction,
-        family=family,
     )
     writer = _PartialWriter(
         partials,
@@ -725,7 +721,19 @@ def _extract_entries(
     first = fields[nodes[0]]
     reduction = Reduction(first.get("layout", "auto"), first.get("pooling", "mean"))
     family = str(first.get("builder", ""))
-    dims = feature_dims(model, list(nodes), preprocessing.size, reduction, family)
+    # One trace of the model serves the dims and the extraction (a trace costs as much
+    # as a batch of a small network's forward passes).
+    module = PooledFeatures(
+        model,
+        list(nodes),
+        preprocessing,
+        channels_last=settings.channels_last,
+        reduction=reduction,
+        family=family,
+    )
+    dims = module.feature_dims()
+    if set(dims) != set(nodes):  # two names of one graph node: trace them apart
+        dims = feature_dims(model, list(nodes), preprocessing.size, reduction, family)
     logger.info(
         "extracting %s of %s (weights=%s) for %d images of %s",
         ", ".join(nodes),
@@ -753,7 +761,7 @@ def _extract_entries(
             for partial in partials.values():
                 cache.discard(partial)
             open_all()
-        _extract_pending(model, records, partials, preprocessing, settings, reduction, family)
+        _extract_pending(module, records, partials, preprocessing, settings)
         entries = {}
         for node, partial in partials.items():
             meta = {
