@@ -43,8 +43,9 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from src.errors import ScaleprobeError
+from src.probes.validation import check_alphas
 
-__all__ = ["GridProbe", "check_targets", "linear_predictions"]
+__all__ = ["GridProbe", "PenaltyGridProbe", "check_targets", "linear_predictions"]
 
 
 class GridProbe(BaseEstimator, ABC):
@@ -139,3 +140,24 @@ def linear_predictions(probe: GridProbe, X: ArrayLike) -> np.ndarray:
     check_is_fitted(probe, "coef_")
     Xs = (check_array(X, dtype=np.float64) - probe.mean_) / probe.scale_
     return np.einsum("tad,nd->tan", probe.coef_, Xs) + probe.intercept_[:, :, None]
+
+
+class PenaltyGridProbe(GridProbe):
+    """A :class:`GridProbe` whose grid holds penalties: finite floats ``>= 0``.
+
+    The Lasso's alphas, ridge's, kernel ridge's and the MLP's L2 penalties
+    are all checked by this one rule; an error names the bad value as
+    ``<grid_name>[i]`` (default: :attr:`param_name`).
+    """
+
+    grid_name: ClassVar[str | None] = None
+
+    def grid_values(self) -> np.ndarray:
+        """Return the penalties, each a finite float ``>= 0``.
+
+        Raises
+        ------
+        ScaleprobeError
+            Naming the bad penalty, e.g. ``ridge_alpha[1]=-1``.
+        """
+        return check_alphas(self.grid, self.grid_name or self.param_name)

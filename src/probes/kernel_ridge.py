@@ -25,9 +25,8 @@ from sklearn.metrics.pairwise import rbf_kernel
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from src.errors import ScaleprobeError
-from src.probes.base import GridProbe, check_targets
+from src.probes.base import PenaltyGridProbe, check_targets
 from src.probes.fit import standardization
-from src.probes.validation import check_alphas
 
 __all__ = ["KERNELS", "KernelRidgeProbe", "kernel_memory_bytes"]
 
@@ -57,7 +56,7 @@ def _positive(name: str, value: object) -> float:
     return float(value)
 
 
-class KernelRidgeProbe(GridProbe):
+class KernelRidgeProbe(PenaltyGridProbe):
     """Standardize-then-kernel-ridge probes over an alpha grid, many targets at once.
 
     Parameters
@@ -108,16 +107,6 @@ class KernelRidgeProbe(GridProbe):
         self.kernel = kernel
         self.gamma = gamma
         self.max_memory_gib = max_memory_gib
-
-    def grid_values(self) -> np.ndarray:
-        """Return the penalties, each a finite float ``>= 0``.
-
-        Raises
-        ------
-        ScaleprobeError
-            Naming the bad penalty, e.g. ``kernel_alpha[1]=-1``.
-        """
-        return check_alphas(self.grid, self.param_name)
 
     def check_memory(self, n_samples: int, n_features: int) -> None:
         """Refuse a fit on ``n_samples`` images that would exceed ``max_memory_gib``.

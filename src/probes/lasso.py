@@ -13,14 +13,13 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from src.probes.base import GridProbe, check_targets, linear_predictions
+from src.probes.base import PenaltyGridProbe, check_targets, linear_predictions
 from src.probes.fit import fit_alpha_grid
-from src.probes.validation import check_alphas
 
 __all__ = ["LassoPathProbe"]
 
 
-class LassoPathProbe(GridProbe):
+class LassoPathProbe(PenaltyGridProbe):
     """Standardize-then-Lasso probes over an alpha grid, many targets at once.
 
     Parameters
@@ -57,6 +56,7 @@ class LassoPathProbe(GridProbe):
     """
 
     param_name = "alpha"
+    grid_name = "alphas"  # the name its errors have always used
 
     def __init__(
         self,
@@ -70,16 +70,6 @@ class LassoPathProbe(GridProbe):
         self.solver = solver
         self.max_iter = max_iter
         self.tol = tol
-
-    def grid_values(self) -> np.ndarray:
-        """Return the alphas, each a finite float ``>= 0``.
-
-        Raises
-        ------
-        ScaleprobeError
-            Naming the bad alpha, e.g. ``alphas[1]=-1``.
-        """
-        return check_alphas(self.grid)
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> LassoPathProbe:
         """Fit the whole alpha grid for each column of ``Y``; return ``self``."""

@@ -21,14 +21,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from src.probes.base import GridProbe, check_targets
+from src.probes.base import PenaltyGridProbe, check_targets
 from src.probes.fit import standardization
-from src.probes.validation import check_alphas
 
 __all__ = ["MLPProbe"]
 
 
-class MLPProbe(GridProbe):
+class MLPProbe(PenaltyGridProbe):
     """Standardize-then-MLP probes over an L2-penalty grid, many targets at once.
 
     Parameters
@@ -87,16 +86,6 @@ class MLPProbe(GridProbe):
         self.n_iter_no_change = n_iter_no_change
         self.learning_rate_init = learning_rate_init
         self.random_state = random_state
-
-    def grid_values(self) -> np.ndarray:
-        """Return the L2 penalties, each a finite float ``>= 0``.
-
-        Raises
-        ------
-        ScaleprobeError
-            Naming the bad penalty, e.g. ``mlp_alpha[1]=-1``.
-        """
-        return check_alphas(self.grid, self.param_name)
 
     def _network(self, alpha: float) -> MLPRegressor:
         """Return the unfitted network this probe trains at penalty ``alpha``."""

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from src.probes.base import GridProbe, check_targets, linear_predictions
+from src.probes.base import PenaltyGridProbe, check_targets, linear_predictions
 from src.probes.fit import standardization
-from src.probes.validation import check_alphas
 
 __all__ = ["RidgeProbe"]
 
@@ -46,7 +45,7 @@ def _shrinkage(s: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     return np.divide(s, denom, out=np.zeros_like(denom), where=denom > 0)
 
 
-class RidgeProbe(GridProbe):
+class RidgeProbe(PenaltyGridProbe):
     """Standardize-then-ridge probes over an alpha grid, many targets at once.
 
     Parameters
@@ -78,16 +77,6 @@ class RidgeProbe(GridProbe):
 
     def __init__(self, grid: Sequence[float] = (1.0,)):
         super().__init__(grid)
-
-    def grid_values(self) -> np.ndarray:
-        """Return the penalties, each a finite float ``>= 0``.
-
-        Raises
-        ------
-        ScaleprobeError
-            Naming the bad penalty, e.g. ``ridge_alpha[1]=-1``.
-        """
-        return check_alphas(self.grid, self.param_name)
 
     def fit(self, X: ArrayLike, Y: ArrayLike) -> RidgeProbe:
         """Fit the whole alpha grid for each column of ``Y`` from one SVD; return ``self``."""

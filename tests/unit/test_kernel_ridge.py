@@ -62,7 +62,13 @@ def test_rbf_finds_what_a_linear_probe_misses():
     assert np.all(rbf.r2_test > ridge.r2_test + 0.3)
     # no coef_: R² and its null, no geometry (and nothing made up in its place)
     assert not rbf.linear
-    assert tuple(rbf.metrics()) == ("r2_train", "r2_test", "r2_test_shuffled")
+    assert tuple(rbf.metrics()) == (
+        "r2_train",
+        "r2_test",
+        "pearson_test",
+        "r2_test_centered",
+        "r2_test_shuffled",
+    )
     assert rbf.angle_deg_null is None
     assert set(rbf.pvalues()) == {"r2_test_pvalue"}
     assert tuple(ridge.metrics()) == METRIC_NAMES
