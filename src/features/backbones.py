@@ -36,7 +36,7 @@ from src.features import timm_models, torchvision_models
 from src.features.checksums import sha256_file
 from src.features.model_library import ModelLibrary
 from src.features.reduce import LAYOUTS, Reduction
-from src.features.torchvision_models import AUTO
+from src.features.torchvision_models import AUTO, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
     "CATALOGS",
@@ -60,8 +60,6 @@ logger = logging.getLogger(__name__)
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 RANDOM_WEIGHTS = "random"
 _RANDOM_INIT_SEED = 0
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 #: ``backbone.library`` values: where builders come from (src/features/model_library.py).
 LIBRARIES: Mapping[str, ModelLibrary] = MappingProxyType(
     {"torchvision": torchvision_models, "timm": timm_models}
@@ -156,8 +154,8 @@ class BackboneSpec:
     require_weights: bool = False
     transform_input: bool = False
     input_size: int = 224
-    mean: tuple[float, ...] = _IMAGENET_MEAN
-    std: tuple[float, ...] = _IMAGENET_STD
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
     reduce: str = "spatial_mean"
     layout: str = "auto"
     layer_aliases: Mapping[str, str] = field(default_factory=dict)
