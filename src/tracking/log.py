@@ -44,7 +44,13 @@ _LOGGED: dict[str, list[str]] = {}
 
 
 def get_experiment_id(target: TrackingTarget) -> str:
-    """Return the experiment's id, creating it (with its artifact root) if needed."""
+    """Return the experiment's id, creating it (with its artifact root) if needed.
+
+    Two members starting at once against one server may both find no
+    experiment; the one whose create loses the race reads the winner's.
+    """
+    from mlflow.exceptions import MlflowException
+
     check_reachable(target)
     client = _client(target)
     experiment = client.get_experiment_by_name(target.experiment)
@@ -55,7 +61,15 @@ def get_experiment_id(target: TrackingTarget) -> str:
         location = Path(target.artifact_location).resolve().as_uri()
     elif target.artifact_location:
         location = target.artifact_location
-    return client.create_experiment(target.experiment, artifact_location=location)
+    try:
+        return client.create_experiment(target.experiment, artifact_location=location)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        experiment = client.get_experiment_by_name(target.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
 
 
 def check_store_present(target: TrackingTarget, parent_run_id: str) -> None:

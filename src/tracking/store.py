@@ -1,7 +1,7 @@
 """Where a job's runs go: the tracking target, its client, and checks made before any work.
 
 Only :mod:`src.tracking` talks to MLflow. A local sqlite store is checked
-writable, and a server answering, before any extraction starts.
+writable, and a server or a PostgreSQL store answering, before any extraction starts.
 """
 
 from __future__ import annotations
@@ -83,6 +83,36 @@ def check_reachable(target: TrackingTarget, timeout: float = 10.0) -> None:
                 f"tracking.uri={target.uri!r}: cannot create {db.parent}: {error.strerror}"
             ) from None
         check_writable(target)
+    elif target.uri.startswith("postgresql"):
+        _check_postgres(target.uri, timeout)
+
+
+def _check_postgres(uri: str, timeout: float) -> None:
+    """Connect once to a PostgreSQL backend store (``tracking.uri=postgresql://...``).
+
+    MLflow itself retries a database that does not answer for minutes and then
+    prints a traceback; this fails in one line, before any extraction.
+    """
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    shown = url.render_as_string(hide_password=True)
+    try:
+        psycopg.connect(
+            host=url.host,
+            port=url.port,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            connect_timeout=max(1, int(timeout)),
+        ).close()
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ScaleprobeError(
+            f"PostgreSQL tracking store {shown} does not answer ({reason}); start it "
+            "(README, 'Team tracking') or use tracking=local"
+        ) from None
 
 
 def _writable_error(what: str, path: Path, error: OSError) -> ScaleprobeError:

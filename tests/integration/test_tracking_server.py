@@ -44,7 +44,20 @@ print(json.dumps(runs))
 """
 
 
-def test_two_clones_share_runs_through_one_server(mlflow_server, tmp_path):
+def _runs_in_postgres(uri: str, experiment: str) -> int:
+    """Count the experiment's runs in the server's PostgreSQL tables (MLflow's schema)."""
+    import psycopg
+
+    with psycopg.connect(uri) as db, db.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM runs JOIN experiments USING (experiment_id) "
+            "WHERE experiments.name = %s",
+            (experiment,),
+        )
+        return cursor.fetchone()[0]
+
+
+def test_two_clones_share_runs_through_one_server(mlflow_server, postgres_uri, tmp_path):
     url = str(mlflow_server["url"])
     experiment = f"team-{uuid.uuid4().hex[:8]}"
     origin = make_origin(tmp_path / "origin")
@@ -87,6 +100,28 @@ def test_two_clones_share_runs_through_one_server(mlflow_server, tmp_path):
     stored = (mlflow_server["root"] / "artifacts" / experiment_dir).rglob("coef.npy")
     assert len(list(stored)) == 3  # on the server's disk, one per child
     assert (mlflow_server["root"] / "artifacts" / experiment_dir / lasso["id"]).is_dir()
+    assert _runs_in_postgres(postgres_uri, experiment) == len(runs) == 5  # the backend store
+
+
+def test_a_postgres_store_that_does_not_answer_stops_before_extraction(tmp_path):
+    uri = f"postgresql://mlflow@127.0.0.1:{free_port()}/mlflow"
+    result = sh(
+        tmp_path,
+        sys.executable,
+        "-m",
+        "src.run",
+        f"tracking.uri={uri}",
+        *TINY,
+        PYTHONPATH=str(REPO),
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"error: PostgreSQL tracking store {uri} does not answer (")
+    assert "extracting" not in result.stdout + result.stderr
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize(

@@ -80,3 +80,22 @@ def test_run_stops_before_any_extraction(cfg_tiny, tmp_path, monkeypatch):
     with pytest.raises(ScaleprobeError, match=r"MLflow store directory .* cannot be written"):
         run(cfg_tiny)
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_experiment_created_by_another_process_meanwhile_is_used(tmp_path, monkeypatch):
+    """Two members start at once: both see no experiment, the second create loses the race."""
+    from mlflow.tracking import MlflowClient
+
+    from src.tracking.log import get_experiment_id
+
+    target = _target(tmp_path)
+    winner = get_experiment_id(target)  # the other process's create
+    looks = []
+    original = MlflowClient.get_experiment_by_name
+
+    def lookup(self, name):  # this process looked before that create landed
+        looks.append(name)
+        return None if len(looks) == 1 else original(self, name)
+
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name", lookup)
+    assert get_experiment_id(target) == winner
