@@ -20,6 +20,7 @@ from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop
 from src.features.classes import class_features_from_config
 from src.features.extract import key_params
 from src.probes.build import build_probe
+from src.probes.disk_memo import ResultStore
 from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
@@ -53,6 +54,16 @@ def _protocol_args(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _result_store(cfg: DictConfig) -> ResultStore | None:
+    """Return the on-disk memo of evaluations (``paths.memo_dir``), checked writable; None: off."""
+    root = cfg.paths.get("memo_dir")
+    if not root:
+        return None
+    store = ResultStore(root)
+    store.check_writable()
+    return store
+
+
 def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     """Run one probe job and log it as a child MLflow run; return the mean metrics.
 
@@ -73,6 +84,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         OmegaConf.to_container(cfg.data, resolve=True), [train, test]
     )
     check_split_sizes(len(records[train]), len(records[test]), **protocol)
+    shared_fits = _result_store(cfg)
     target = build_target(cfg.target)
     probe, value = build_probe(cfg.probe)
     made = class_features_from_config(cfg, records)
@@ -86,6 +98,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         value=value,
         n_permutations=cfg.n_permutations,
         memo=_MEMO,
+        store=shared_fits,
         **protocol,
     )
     params = job_params(

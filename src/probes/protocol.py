@@ -27,7 +27,7 @@ import copy
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -43,6 +43,9 @@ from src.probes.memory import check_null_memory
 from src.probes.metrics import pearson_rows, r2_centered_rows, r2_rows
 from src.probes.nulls import permutation_means, permutation_pvalue, shuffled
 from src.probes.progress import log_progress
+
+if TYPE_CHECKING:
+    from src.probes.disk_memo import ResultStore
 from src.probes.splits import Split, make_splits
 from src.probes.validation import check_count, check_seed
 
@@ -228,6 +231,7 @@ def evaluate_pair(
     seed: int,
     n_permutations: int = 1,
     memo: ProbeMemo | None = None,
+    store: ResultStore | None = None,
     train_class: str = "train class",
     test_class: str = "test class",
 ) -> list[PairResult]:
@@ -270,6 +274,9 @@ def evaluate_pair(
         Reuse a whole evaluation made before on the same inputs, and
         training-class fits made by another pair on the same training
         images; results are identical with and without it.
+    store : ResultStore or None, default=None
+        The same reuse of whole evaluations across processes (an on-disk
+        memo, :mod:`src.probes.disk_memo`), looked up after ``memo``.
     train_class : str, default="train class"
         Name of the training class, for error messages and progress lines.
     test_class : str, default="test class"
@@ -338,14 +345,14 @@ def evaluate_pair(
             f"{probe.param_name} values, {n_permutations} permutations), splits",
         )  # fmt: skip
 
-    if memo is None:
-        results = compute()
-    else:
-        key = content_key(
-            "evaluate_pair", *_probe_key(probe), XA, yA, XB, yB, alpha_grid, same_class,
-            n_splits, n_train, n_test, seed, n_permutations,
-        )  # fmt: skip
-        results = memo.get_or_compute(key, compute)
+    if memo is None and store is None:
+        return compute()
+    key = content_key(
+        "evaluate_pair", *_probe_key(probe), XA, yA, XB, yB, alpha_grid, same_class,
+        n_splits, n_train, n_test, seed, n_permutations,
+    )  # fmt: skip
+    stored = compute if store is None else (lambda: store.get_or_compute(key, compute))
+    results = stored() if memo is None else memo.get_or_compute(key, stored)
     return [copy.deepcopy(r) for r in results]
 
 
