@@ -144,6 +144,7 @@ RULES: dict[str, Rule] = {
         Rule("n_train", "integer", minimum=2),
         Rule("n_test", "integer", minimum=2),
         Rule("n_permutations", "integer", minimum=1),
+        Rule("inner_folds", "integer", minimum=2, also=(None,)),
         Rule("path_alphas", "numbers", minimum=0.0),
         Rule("backbone.name", "choice", choices=_backbones, when=_preset),
         Rule("backbone.input_size", "integer", minimum=32, also=("auto",)),
@@ -159,7 +160,7 @@ RULES: dict[str, Rule] = {
         Rule("extract.num_workers", "integer", minimum=0, also=("auto",)),
         # the lasso's grid and value are path_alphas and alpha (above)
         Rule("probe.grid", "numbers", minimum=0.0, when=_OWN_PROBE),
-        Rule("probe.value", "number", minimum=0.0, when=_OWN_PROBE),
+        Rule("probe.value", "number", minimum=0.0, also=("gcv",), when=_OWN_PROBE),
         Rule("probe.kernel", "choice", choices=_kernels, when=_KERNEL_RIDGE),
         Rule(
             "probe.gamma", "number", minimum=0.0, exclusive=True, also=(None,), when=_KERNEL_RIDGE

@@ -97,6 +97,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         probe=probe,
         value=value,
         n_permutations=cfg.n_permutations,
+        inner_folds=cfg.inner_folds,
         memo=_MEMO,
         store=shared_fits,
         **protocol,

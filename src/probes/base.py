@@ -67,9 +67,13 @@ class GridProbe(BaseEstimator, ABC):
     n_unconverged_ : int
         Only for iterative probes: fits that stopped at their iteration limit;
         the protocol logs a warning line naming the split when it is not 0.
+    loo_mse_ : ndarray of shape (n_targets, n_grid)
+        Only for probes with :attr:`gives_loo`: each fit's leave-one-out mean
+        squared error on its training images (``probe.value=gcv`` picks by it).
     """
 
     param_name: ClassVar[str] = "value"
+    gives_loo: ClassVar[bool] = False
 
     def __init__(self, grid: Sequence[float] = (0.0,)):
         self.grid = grid

@@ -15,11 +15,12 @@ from hydra.errors import InstantiationException
 
 from src.errors import ScaleprobeError
 from src.probes.base import GridProbe
+from src.probes.selection import SELECT_LOO
 
 __all__ = ["build_probe"]
 
 
-def build_probe(node: Mapping[str, Any]) -> tuple[GridProbe, float]:
+def build_probe(node: Mapping[str, Any]) -> tuple[GridProbe, float | str]:
     """Build the ``probe`` group's probe; return it and this job's hyperparameter value.
 
     Parameters
@@ -33,8 +34,9 @@ def build_probe(node: Mapping[str, Any]) -> tuple[GridProbe, float]:
     -------
     probe : GridProbe
         The unfitted probe, with its grid.
-    value : float
-        The hyperparameter value this job reports.
+    value : float or "gcv"
+        The hyperparameter value this job reports; ``"gcv"``: each split's
+        value of least leave-one-out error (probes with ``gives_loo``).
 
     Raises
     ------
@@ -57,6 +59,15 @@ def build_probe(node: Mapping[str, Any]) -> tuple[GridProbe, float]:
             "subclass; a probe must declare its grid, fit it for many targets at once and predict"
         )
     value = node.get("value")
+    if value == SELECT_LOO:
+        if not probe.gives_loo:
+            raise ScaleprobeError(
+                f"probe.value={SELECT_LOO!r} needs leave-one-out errors, which "
+                f"probe={node.get('name')!r} does not give; use probe=ridge or a number"
+            )
+        return probe, value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ScaleprobeError(f"probe.value={value!r} is not a finite number")
+        raise ScaleprobeError(
+            f"probe.value={value!r} is not a finite number (or {SELECT_LOO!r} for ridge)"
+        )
     return probe, float(value)

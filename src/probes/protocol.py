@@ -43,13 +43,21 @@ from src.probes.memory import check_null_memory
 from src.probes.metrics import pearson_rows, r2_centered_rows, r2_rows
 from src.probes.nulls import permutation_means, permutation_pvalue, shuffled
 from src.probes.progress import log_progress
-
-if TYPE_CHECKING:
-    from src.probes.disk_memo import ResultStore
+from src.probes.selection import SELECT_LOO, inner_cv_r2, select_by_loo
 from src.probes.splits import Split, make_splits
 from src.probes.validation import check_count, check_seed
 
-__all__ = ["GEOMETRY_NAMES", "METRIC_NAMES", "PairResult", "evaluate_job", "evaluate_pair"]
+if TYPE_CHECKING:
+    from src.probes.disk_memo import ResultStore
+
+__all__ = [
+    "GEOMETRY_NAMES",
+    "METRIC_NAMES",
+    "SELECTION_NAMES",
+    "PairResult",
+    "evaluate_job",
+    "evaluate_pair",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +72,8 @@ METRIC_NAMES = (
     "r2_test_shuffled",
     "angle_deg_shuffled",
 )
+# Training-side choice of the hyperparameter, when computed (inner CV, leave-one-out).
+SELECTION_NAMES = ("r2_cv", "alpha_selected")
 # The metrics of a linear probe only (they compare coefficient vectors).
 GEOMETRY_NAMES = ("nnz", "cos", "angle_deg", "angle_deg_shuffled")
 # Metrics stored as such; the shuffled ones are the first column of their null.
@@ -116,6 +126,15 @@ class PairResult:
     n_unconverged : int, default=0
         Fits of the grid's evaluation (all splits, values and targets) that
         stopped at their iteration limit (``GridProbe.n_unconverged_``).
+    r2_cv : ndarray of shape (n_splits,) or None, default=None
+        Inner K-fold CV R² on the split's training images
+        (:func:`~src.probes.selection.inner_cv_r2`); ``None`` without
+        ``inner_folds``. Chooses hyperparameters without the test images.
+    loo_mse, loo_mse_null : ndarray of shape (n_splits,) and (n_splits, n_permutations) or None
+        Leave-one-out error on the training images of the real and permuted
+        targets' probes, for probes that give it (ridge's ``loo_mse_``).
+    alpha_selected : ndarray of shape (n_splits,) or None, default=None
+        Each split's value chosen by leave-one-out error (``probe.value=gcv``).
     """
 
     alpha: float
@@ -132,6 +151,10 @@ class PairResult:
     angle_deg_null: np.ndarray | None
     param: str = "alpha"
     n_unconverged: int = 0
+    r2_cv: np.ndarray | None = None
+    loo_mse: np.ndarray | None = None
+    loo_mse_null: np.ndarray | None = None
+    alpha_selected: np.ndarray | None = None
 
     @property
     def linear(self) -> bool:
@@ -156,11 +179,14 @@ class PairResult:
         dict of str to ndarray of shape (n_splits,)
             Keys, in order: ``r2_train``, ``r2_test``, ``pearson_test``,
             ``r2_test_centered``, ``nnz``, ``cos``,
-            ``angle_deg``, ``r2_test_shuffled``, ``angle_deg_shuffled``
-            (without the geometry for a probe without ``coef_``).
+            ``angle_deg``, ``r2_test_shuffled``, ``angle_deg_shuffled``,
+            ``r2_cv``, ``alpha_selected`` (without the geometry for a probe
+            without ``coef_``, and each of the last two only when computed).
         """
         return {
-            name: getattr(self, name) for name in METRIC_NAMES if getattr(self, name) is not None
+            name: getattr(self, name)
+            for name in (*METRIC_NAMES, *SELECTION_NAMES)
+            if getattr(self, name) is not None
         }
 
     def pvalues(self) -> dict[str, float]:
@@ -230,6 +256,7 @@ def evaluate_pair(
     n_test: int,
     seed: int,
     n_permutations: int = 1,
+    inner_folds: int | None = None,
     memo: ProbeMemo | None = None,
     store: ResultStore | None = None,
     train_class: str = "train class",
@@ -270,6 +297,10 @@ def evaluate_pair(
     n_permutations : int, default=1
         Number of permutations of the ratios per split for the null; each
         costs two more fits per split (all alphas at once).
+    inner_folds : int or None, default=None
+        Folds of the inner cross-validation on each split's training images
+        (``r2_cv``, real ratios only: ``inner_folds`` more fits per split);
+        ``None``: none.
     memo : ProbeMemo or None, default=None
         Reuse a whole evaluation made before on the same inputs, and
         training-class fits made by another pair on the same training
@@ -310,6 +341,13 @@ def evaluate_pair(
     alpha_grid = probe.grid_values()
     seed = check_seed(seed)
     n_permutations = check_count(n_permutations, "n_permutations")
+    if inner_folds is not None and (
+        check_count(inner_folds, "inner_folds") < 2 or inner_folds > n_train
+    ):
+        raise ScaleprobeError(
+            f"inner_folds={inner_folds!r} is out of range; use an integer from 2 to "
+            f"n_train={n_train}, or null for no inner cross-validation"
+        )
     XA, yA = check_X_y(X_train_class, y_train_class, y_numeric=True, dtype=np.float64)
     XB, yB = check_X_y(X_test_class, y_test_class, y_numeric=True, dtype=np.float64)
     if XA.shape[1] != XB.shape[1]:
@@ -339,7 +377,7 @@ def evaluate_pair(
 
     def compute() -> list[PairResult]:
         return _evaluate(
-            XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, memo,
+            XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, inner_folds, memo,
             pair=f"{train_class}->{test_class}",
             what=f"{train_class}->{test_class} probes ({alpha_grid.size} "
             f"{probe.param_name} values, {n_permutations} permutations), splits",
@@ -349,7 +387,7 @@ def evaluate_pair(
         return compute()
     key = content_key(
         "evaluate_pair", *_probe_key(probe), XA, yA, XB, yB, alpha_grid, same_class,
-        n_splits, n_train, n_test, seed, n_permutations,
+        n_splits, n_train, n_test, seed, n_permutations, inner_folds,
     )  # fmt: skip
     stored = compute if store is None else (lambda: store.get_or_compute(key, compute))
     results = stored() if memo is None else memo.get_or_compute(key, stored)
@@ -366,6 +404,7 @@ def _evaluate(
     alpha_grid: np.ndarray,
     seed: int,
     n_permutations: int,
+    inner_folds: int | None,
     memo: ProbeMemo | None,
     pair: str,
     what: str,
@@ -378,6 +417,8 @@ def _evaluate(
     coef = np.empty((n_alphas, n_splits, d))
     coef_test = np.empty((n_alphas, n_splits, d))
     linear, n_unconverged = True, 0
+    r2_cv = None if inner_folds is None else np.empty((n_alphas, n_splits))
+    loo = loo_null = None  # a probe's own leave-one-out errors (ridge)
     for i, split in log_progress(enumerate(splits), n_splits, what):
         rng = np.random.default_rng([seed, i])
         Xa, ya = XA[split.train], yA[split.train]
@@ -402,6 +443,14 @@ def _evaluate(
         out["pearson_test"][:, i] = pearson_rows(yb, pred_b[0])
         out["r2_test_centered"][:, i] = r2_centered_rows(yb, pred_b[0])
         r2_null[:, i] = r2_test[1:].T
+        if r2_cv is not None:
+            r2_cv[:, i] = inner_cv_r2(probe, Xa, ya, n_folds=inner_folds, seed=seed, split=i)
+        if hasattr(fit_a, "loo_mse_"):
+            if loo is None:
+                loo = np.empty((n_alphas, n_splits))
+                loo_null = np.empty((n_alphas, n_splits, n_permutations))
+            loo[:, i] = fit_a.loo_mse_[0]
+            loo_null[:, i] = fit_a.loo_mse_[1:].T
         linear = linear and hasattr(fit_a, "coef_")
         if not linear:
             continue  # no coefficients: R² and its null only
@@ -418,6 +467,9 @@ def _evaluate(
     def geometry(values: np.ndarray) -> np.ndarray | None:
         return values.copy() if linear else None
 
+    def row(values: np.ndarray | None, j: int) -> np.ndarray | None:
+        return None if values is None else values[j].copy()
+
     return [
         PairResult(
             alpha=float(alpha_grid[j]),
@@ -431,6 +483,9 @@ def _evaluate(
             angle_deg_null=geometry(angle_null[j]),
             param=probe.param_name,
             n_unconverged=n_unconverged,
+            r2_cv=row(r2_cv, j),
+            loo_mse=row(loo, j),
+            loo_mse_null=row(loo_null, j),
         )
         for j in range(n_alphas)
     ]
@@ -443,10 +498,13 @@ def evaluate_job(
     y_test_class: ArrayLike,
     *,
     probe: GridProbe,
-    value: float,
+    value: float | str,
     **protocol: Any,
 ) -> tuple[PairResult, list[PairResult]]:
     """Evaluate a probe's whole grid, then return the result at ``value`` and the grid's.
+
+    ``value="gcv"`` returns, per split, the grid value of least leave-one-out
+    error on the training images (:func:`~src.probes.selection.select_by_loo`).
 
     Every job of a sweep over one pair evaluates the same grid (with a shared
     ``memo``: computed by the first job, reused by the others), so a value on
@@ -463,6 +521,8 @@ def evaluate_job(
     path = evaluate_pair(
         X_train_class, y_train_class, X_test_class, y_test_class, probe=probe, **protocol
     )
+    if value == SELECT_LOO:
+        return select_by_loo(path), path
     on_path = [r for r in path if r.alpha == value]
     if on_path:
         return on_path[0], path

@@ -23,8 +23,9 @@ from src.report.analysis import (
     random_alignment_curve,
     transfer_matrices,
 )
+from src.report.comparison import comparison_table
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
-from src.report.runs import ReportData, class_name, job_record, organize
+from src.report.runs import ReportData, class_name, job_record, organize_sweep
 from src.report.tables import (
     PAPER_TABLE1,
     Table,
@@ -88,7 +89,7 @@ def load_sweep(
     parent = find_sweep(target, parent_run_id=parent_run_id, experiment=experiment)
     children = list_children(target, parent)
     records = [job_record(c.run_id, c.params, c.metrics) for c in children]
-    data = organize(records, reference_alpha, select)
+    data = organize_sweep(records, reference_alpha, select)
     logger.info(
         "sweep %s (%s): %d finished jobs, %d pairs, alphas %s",
         parent.run_id,
@@ -118,6 +119,11 @@ def load_sweep(
             key = next(k for k in data.main if k[:2] == pair)
         run = data.main[key]
         data.main[key] = replace(run, path=read_json_artifact(target, run.run_id, "path.json"))
+    for other in data.probes.values():  # several probes: one path per pair of each
+        for pair in other.pairs:
+            key = next(k for k in other.main if k[:2] == pair)
+            run = other.main[key]
+            other.main[key] = replace(run, path=read_json_artifact(target, run.run_id, "path.json"))
     return parent, data
 
 
@@ -156,11 +162,17 @@ def _fig3(data: ReportData, out: Path) -> tuple[str, list[Table]]:
     return text, [alignment_table(data, probes)]
 
 
-def _sparsity(data: ReportData, out: Path) -> str:
+def _figure_name(key: str, probe: str | None) -> str:
+    """File of a figure; another linear probe's Fig. 4-5 carry its name."""
+    return FIGURES[key] if probe is None else f"{key}_path_{probe}.png"
+
+
+def _sparsity(data: ReportData, out: Path, probe: str | None = None) -> str:
     text = []
+    what = "Lasso" if probe is None else probe
     for key, pairs, title in (
-        ("fig4", [p for p in data.pairs if p[0] == p[1]], "Fig. 4: Lasso path, same class"),
-        ("fig5", [p for p in data.pairs if p[0] != p[1]], "Fig. 5: Lasso path, across classes"),
+        ("fig4", [p for p in data.pairs if p[0] == p[1]], f"Fig. 4: {what} path, same class"),
+        ("fig5", [p for p in data.pairs if p[0] != p[1]], f"Fig. 5: {what} path, across classes"),
     ):
         panels = {}
         for pair in pairs:
@@ -168,7 +180,7 @@ def _sparsity(data: ReportData, out: Path) -> str:
             if run is None:
                 continue
             refs = {}
-            paper = PAPER_TABLE1.get(pair)
+            paper = PAPER_TABLE1.get(pair) if probe is None else None
             if paper:
                 refs = {
                     f"paper non-reg (R² {paper[0][0]})": (float(data.feature_dim), paper[0][0]),
@@ -178,8 +190,9 @@ def _sparsity(data: ReportData, out: Path) -> str:
         if not panels:
             text.append(f"{title}: no such pair in this sweep.\n")
             continue
-        sparsity_figure(panels, out / FIGURES[key], title + " (R² against non-zero coefficients)")
-        text.append(f"![{title}]({FIGURES[key]})\n")
+        name = _figure_name(key, probe)
+        sparsity_figure(panels, out / name, title + " (R² against non-zero coefficients)")
+        text.append(f"![{title}]({name})\n")
     text.append(
         "\nEach job logs the whole alpha path (`path.json`, the config's `path_alphas`) on its "
         "splits; points are alphas, x the mean number of non-zero coefficients.\n"
@@ -226,6 +239,16 @@ def _transfer(data: ReportData, out: Path) -> tuple[str, list[Table]]:
     return text, transfer_tables(matrices, alpha)
 
 
+def _probe_sections(data: ReportData, out: Path) -> list[tuple[str, str, list[Table]]]:
+    """Return the linear vs non-linear table, and Fig. 4-5 of each other linear probe."""
+    sections = [("Linear vs non-linear probes", "", [comparison_table(data.probes)])]
+    for name, other in data.probes.items():
+        linear = any(r.path and "cos" in r.path["metrics"] for r in other.main.values())
+        if name != data.probe and linear:
+            sections.append((f"Fig. 4 and 5 of {name}", _sparsity(other, out, name), []))
+    return sections
+
+
 def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str]) -> list[Path]:
     """Write ``report.md``, ``report.json`` and the figures of ``data`` into ``out_dir``.
 
@@ -248,6 +271,8 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     out.mkdir(parents=True, exist_ok=True)
     for name in FIGURES.values():
         (out / name).unlink(missing_ok=True)
+    for old in out.glob("fig[45]_path_*.png"):  # other linear probes' Fig. 4-5
+        old.unlink()
     sections: list[tuple[str, str, list[Table]]] = []
     fig3_text, fig3_tables = _fig3(data, out)
     sections.append(("Fig. 3: alignment with individual feature maps", fig3_text, fig3_tables))
@@ -255,6 +280,8 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     sections.append(("Tables 1 and 2: within and across classes", "", [table1(data), table2(data)]))
     sections.append(("Null models", *_nulls(data, out)))
     sections.append(("Transfer matrix", *_transfer(data, out)))
+    if data.probes:
+        sections += _probe_sections(data, out)
     lines = ["# scaleprobe report", ""]
     lines += [f"- {k}: `{v}`" for k, v in source.items()]
     for name, value in data.shared.items():
@@ -300,6 +327,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
         )
     )
     figures = [out / name for name in FIGURES.values() if (out / name).is_file()]
+    figures += sorted(out.glob("fig[45]_path_*.png"))
     return [report_md, report_json, *figures]
 
 

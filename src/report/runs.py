@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "class_name",
     "job_record",
     "organize",
+    "organize_sweep",
 ]
 
 # The paper's classes (ImageNet WNIDs, also those of the synthetic set).
@@ -185,6 +186,9 @@ class ReportData:
         The probe of every run.
     param : str, default="alpha"
         The name of its hyperparameter, the last item of every key.
+    probes : dict of str to ReportData
+        When the sweep holds several probes: each probe's runs, arranged
+        alike (the linear vs non-linear table); empty otherwise.
     """
 
     main: dict[tuple[str, str, float], JobRecord]
@@ -198,6 +202,7 @@ class ReportData:
     shared: dict[str, str] = field(default_factory=dict)
     probe: str = DEFAULT_PROBE
     param: str = DEFAULT_PARAM
+    probes: dict[str, ReportData] = field(default_factory=dict)
 
     @property
     def feature_dim(self) -> int:
@@ -303,3 +308,38 @@ def organize(
         probe=probes[0][0],
         param=probes[0][1],
     )
+
+
+def organize_sweep(
+    records: Sequence[JobRecord],
+    reference_alpha: float,
+    select: Mapping[str, Any] | None = None,
+) -> ReportData:
+    """Arrange a sweep that may hold several probes: one probe's tables, every probe's runs.
+
+    Without ``select["probe"]``, Tables 1-2 and the figures show the Lasso
+    (else the first probe by name); ``probes`` holds each probe's runs,
+    :func:`organize`-d alike, which must share backbone, layer, data and the
+    other shared params.
+
+    Raises
+    ------
+    ScaleprobeError
+        As :func:`organize`, or if the probes' runs differ in a shared param.
+    """
+    select = dict(select or {})
+    names = sorted({r.probe for r in records if all(
+        r.params.get(k) == str(v) for k, v in select.items())})  # fmt: skip
+    if "probe" in select or len(names) < 2:
+        return organize(records, reference_alpha, select)
+    probes = {name: organize(records, reference_alpha, {**select, "probe": name}) for name in names}
+    first = next(iter(probes.values()))
+    for data in probes.values():
+        if data.shared != first.shared:
+            differ = sorted(k for k in data.shared if data.shared[k] != first.shared.get(k))
+            raise ScaleprobeError(
+                f"the sweep's probes {names} differ in {differ}; report one at a time with "
+                "+report.select.probe=<name>"
+            )
+    main = probes.get(DEFAULT_PROBE, probes[names[0]])
+    return replace(main, probes=probes)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from mlflow.tracking import MlflowClient
-from tiny_run import TINY, run_tool
+from tiny_run import REPO, TINY, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +39,17 @@ def test_a_sweep_over_the_four_probes_logs_four_children(tmp_path):
         assert all((key in metrics) == linear for key in GEOMETRY), name
         artifacts = {a.path for a in client.list_artifacts(children[name].info.run_id)}
         assert ("coef.npy" in artifacts) == linear
+        assert "r2_cv" in metrics, name  # the training-side score the report chooses by
+    report = subprocess.run(
+        [sys.executable, "-m", "src.report", "report.output_dir=reports"],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "reports" / "report.md").read_text()
+    assert "### Linear vs non-linear probes" in text
+    assert "gap: " in text  # best non-linear - best linear, paired over the same splits
+    assert (tmp_path / "reports" / "fig4_path_ridge.png").is_file()
 
 
 def test_an_mlp_that_does_not_converge_warns_per_split_and_tags_the_run(tmp_path):

@@ -100,3 +100,20 @@ def test_bad_hyperparameters_are_one_line(kw, message):
     X, y = _data(n=30, d=4)
     with pytest.raises(ScaleprobeError, match=message):
         KernelRidgeProbe(**kw).fit(X, y)
+
+
+def test_protocol_r2_equals_sklearn_kernel_ridge_on_each_split():
+    from src.probes.splits import make_splits
+
+    XA, yA = _data(n=150, seed=2)
+    XB, yB = _data(n=150, seed=3)
+    kw = dict(n_train=90, n_test=50, n_splits=3, seed=4)
+    probe = KernelRidgeProbe(grid=[0.1, 10.0], gamma=0.02)
+    results = evaluate_pair(XA, yA, XB, yB, probe=probe, same_class=False, **kw)
+    for result in results:
+        for i, split in enumerate(make_splits(150, 150, same_class=False, **kw)):
+            sk = _sklearn_predictions(
+                XA[split.train], yA[split.train], XB[split.test], alpha=result.alpha,
+                kernel="rbf", gamma=0.02,
+            )  # fmt: skip
+            assert abs(result.r2_test[i] - r2_score(yB[split.test], sk)) < 1e-6

@@ -72,3 +72,27 @@ def test_negative_penalty_names_the_grid_entry():
     X, y = _data()
     with pytest.raises(ScaleprobeError, match=r"^mlp_alpha\[0\]=-1\.0 is out of range"):
         MLPProbe(grid=[-1.0]).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_protocol_r2_equals_a_direct_mlp_on_each_split_and_repeats_exactly():
+    from sklearn.metrics import r2_score
+
+    from src.probes.splits import make_splits
+
+    X, y = _data(n=150)
+    kw = dict(same_class=True, n_train=80, n_test=50, n_splits=2, seed=1)
+    probe = MLPProbe(grid=[1e-2], hidden_layer_sizes=[8], max_iter=100, random_state=2)
+    first = evaluate_pair(X, y, X, y, probe=probe, **kw)[0]
+    again = evaluate_pair(X, y, X, y, probe=probe, **kw)[0]
+    np.testing.assert_array_equal(first.r2_test, again.r2_test)
+    np.testing.assert_array_equal(first.r2_test_null, again.r2_test_null)
+    for i, split in enumerate(make_splits(150, 150, **kw)):
+        scaler = StandardScaler().fit(X[split.train])
+        direct = MLPRegressor(
+            hidden_layer_sizes=(8,), alpha=1e-2, max_iter=100, early_stopping=True,
+            validation_fraction=0.2, n_iter_no_change=10, learning_rate_init=1e-3,
+            random_state=2,
+        ).fit(scaler.transform(X[split.train]), y[split.train])  # fmt: skip
+        pred = direct.predict(scaler.transform(X[split.test]))
+        assert abs(first.r2_test[i] - r2_score(y[split.test], pred)) < 1e-6

@@ -103,3 +103,16 @@ def test_known_probes_sweeps_and_search_paths_pass():
     check_group_overrides(["-m", "probe=lasso,ridge,kernel_ridge,mlp", "experiment=null"])
     check_group_overrides(["probe=plugin_probe", "hydra.searchpath=[file:///elsewhere]"])
     check_group_overrides(["probe=glob(*)"])
+
+
+def test_value_gcv_builds_ridge_and_is_refused_for_a_probe_without_loo(compose_config):
+    cfg = compose_config(["probe=ridge", "probe.value=gcv"])
+    validate_config(cfg)
+    probe, value = build_probe(OmegaConf.to_container(cfg.probe, resolve=True))
+    assert value == "gcv"
+    assert probe.gives_loo
+    cfg = compose_config(["probe=mlp", "probe.value=gcv"])
+    with pytest.raises(ScaleprobeError, match=r"^probe.value='gcv' needs leave-one-out errors"):
+        build_probe(OmegaConf.to_container(cfg.probe, resolve=True))
+    with pytest.raises(ScaleprobeError, match=r"^inner_folds=1 is out of range"):
+        validate_config(compose_config(["inner_folds=1"]))
