@@ -11,6 +11,7 @@ extracts only the new ones.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,10 +20,17 @@ from collections.abc import Mapping, Sequence
 from omegaconf import DictConfig, OmegaConf
 
 from src.errors import ScaleprobeError
-from src.features.backbones import create_backbone_spec
+from src.features.backbones import (
+    RANDOM_WEIGHTS,
+    BackboneSpec,
+    WeightsSource,
+    build_backbone,
+    create_backbone_spec,
+)
+from src.features.graph import graph_node_names
 from src.features.layers import resolve_layer
 
-__all__ = ["SCAN_LAYERS_ENV", "scan_group", "scan_layers", "sweep_layer_union"]
+__all__ = ["SCAN_LAYERS_ENV", "layer_depth", "scan_group", "scan_layers", "sweep_layer_union"]
 
 SCAN_LAYERS_ENV = "SCALEPROBE_SCAN_LAYERS"
 
@@ -70,3 +78,22 @@ def scan_layers(cfg: DictConfig, env: Mapping[str, str] | None = None) -> list[s
     if not text:
         return []
     return list(json.loads(text).get(scan_group(cfg), []))
+
+
+@functools.cache
+def _node_order(library: str, builder: str, kwargs_json: str) -> tuple[str, ...]:
+    kwargs = json.loads(kwargs_json)
+    spec = BackboneSpec(name=builder, library=library, builder=builder, builder_kwargs=kwargs)
+    return tuple(graph_node_names(build_backbone(spec, WeightsSource(RANDOM_WEIGHTS, ""))))
+
+
+def layer_depth(backbone: BackboneSpec, layer: str) -> int:
+    """Return the layer's depth: the index of its (last) graph node in execution order.
+
+    The same for every library (a module's depth is that of its last node), so
+    runs of one backbone sort in network order by it (the MLflow param ``layer_depth``).
+    """
+    node = resolve_layer(backbone, layer)
+    kwargs = json.dumps(dict(backbone.builder_kwargs), sort_keys=True)
+    order = _node_order(backbone.library, backbone.builder, kwargs)
+    return max(i for i, name in enumerate(order) if name == node or name.startswith(f"{node}."))
