@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 from tiny_run import TINY, cached_entries, run_tool
 
@@ -56,6 +57,16 @@ def test_a_scan_extracts_all_its_layers_in_one_pass_and_later_only_new_ones(
     _scan(jobs, monkeypatch)
     assert passes == [["blocks.0", "blocks.3", "blocks.6"]]  # one pass, all three layers
     assert len(cached_entries(tmp_path / "cache")) == 3
+    client = MlflowClient(tracking_uri=jobs[0].tracking.uri)
+    experiment = client.get_experiment_by_name(jobs[0].tracking.experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    params = [r.data.params for r in runs if "layer_depth" in r.data.params]
+    by_layer = {
+        p.get("layer.name", p.get("layer")): (int(p["layer_depth"]), int(p["feature_dim"]))
+        for p in params
+    }
+    assert sorted(by_layer) == ["blocks.0", "blocks.3", "blocks.6"]
+    assert by_layer["blocks.0"][0] < by_layer["blocks.3"][0] < by_layer["blocks.6"][0]
     passes.clear()
     more = _jobs(compose_config, shared_dirs, tmp_path, ["blocks.0", "blocks.3", "blocks.4"])
     _scan(more, monkeypatch)
