@@ -17,8 +17,10 @@ from omegaconf import DictConfig, OmegaConf
 from src.config import check_group_overrides, validate_config
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
+from src.features.backbones import create_backbone_spec
 from src.features.classes import class_features_from_config
 from src.features.extract import key_params
+from src.features.scan import layer_depth
 from src.probes.build import build_probe
 from src.probes.disk_memo import ResultStore
 from src.probes.memo import ProbeMemo
@@ -107,6 +109,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         target_label=target.label,
         weights=made.weights.label,
         feature_dim=made.features[train].shape[1],
+        layer_depth=layer_depth(create_backbone_spec(cfg.backbone), cfg.layer.name),
         cache_key=",".join(dict.fromkeys(made.keys[c] for c in (train, test))),
         probe_param=probe.param_name,
         **{probe.param_name: value},

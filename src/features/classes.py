@@ -32,6 +32,7 @@ from src.features.extract import (
     resolve_settings,
 )
 from src.features.layers import resolve_layer
+from src.features.scan import scan_layers
 
 __all__ = ["ClassFeatures", "class_features", "class_features_from_config", "extraction_settings"]
 
@@ -146,7 +147,7 @@ def class_features_from_config(
     return class_features(
         records,
         backbone=create_backbone_spec(cfg.backbone),
-        layers=[cfg.layer.name, *cfg.extract.extra_layers],
+        layers=[cfg.layer.name, *cfg.extract.extra_layers, *scan_layers(cfg)],
         settings=extraction_settings(cfg.extract),
         cache_dir=cfg.paths.cache_dir,
         pooling=cfg.layer.get("pooling", "mean"),

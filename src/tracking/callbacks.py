@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from src.atomic import atomic_write_text
 from src.errors import exit_on_user_error
+from src.features.scan import SCAN_LAYERS_ENV, sweep_layer_union
 from src.tracking.log import check_store_present, create_parent_run, end_run
 from src.tracking.query import child_statuses, list_child_runs, sweep_summary
 from src.tracking.store import (
@@ -28,7 +29,7 @@ from src.tracking.store import (
     check_reachable,
     tracking_target,
 )
-from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
+from src.tracking.sweep_jobs import compose_job, list_sweep_jobs, validate_sweep_jobs
 
 __all__ = ["N_JOBS_TAG", "PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
 
@@ -113,6 +114,9 @@ class MlflowSweepCallback(Callback):
             jobs = list_sweep_jobs(config)
             if jobs is not None:
                 validate_sweep_jobs(config, jobs, validate_config)
+                # One extraction pass for every layer the sweep probes (src/features/scan.py).
+                union = sweep_layer_union([compose_job(config, job) for job in jobs])
+                os.environ[SCAN_LAYERS_ENV] = json.dumps(union)
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
             # here, in one line, not after MLflow's client retried for minutes.
@@ -132,6 +136,7 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Close the parent: FINISHED when every child finished, else FAILED."""
+        os.environ.pop(SCAN_LAYERS_ENV, None)
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
         if run_id is None:
             return
