@@ -62,6 +62,16 @@ _MLP = _probe("mlp.MLPProbe")
 _OWN_PROBE = _probe("ridge.RidgeProbe", "kernel_ridge.KernelRidgeProbe", "mlp.MLPProbe")
 
 
+def _position(cfg: DictConfig) -> bool:
+    return cfg.target.get("_target_") == "src.targets.position.PositionTarget"
+
+
+def _axes() -> tuple[str, ...]:
+    from src.targets.position import AXES
+
+    return AXES
+
+
 def _kernels() -> tuple[str, ...]:
     from src.probes.kernel_ridge import KERNELS
 
@@ -155,6 +165,7 @@ RULES: dict[str, Rule] = {
         Rule("data.policy", "choice", choices=_POLICIES),
         Rule("data.on_size_mismatch", "choice", choices=_SIZE_MISMATCH),
         Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
+        Rule("target.axis", "choice", choices=_axes, when=_position),
         Rule("extract.batch_size", "integer", minimum=1),
         Rule("extract.num_workers", "integer", minimum=0, also=("auto",)),
         # the lasso's grid and value are path_alphas and alpha (above)
