@@ -62,6 +62,26 @@ _MLP = _probe("mlp.MLPProbe")
 _OWN_PROBE = _probe("ridge.RidgeProbe", "kernel_ridge.KernelRidgeProbe", "mlp.MLPProbe")
 
 
+def _position(cfg: DictConfig) -> bool:
+    return cfg.target.get("_target_") == "src.targets.position.PositionTarget"
+
+
+def _csv_target(cfg: DictConfig) -> bool:
+    return cfg.target.get("_target_") == "src.targets.table.CsvTarget"
+
+
+def _on_missing() -> tuple[str, ...]:
+    from src.targets.table import ON_MISSING
+
+    return ON_MISSING
+
+
+def _axes() -> tuple[str, ...]:
+    from src.targets.position import AXES
+
+    return AXES
+
+
 def _kernels() -> tuple[str, ...]:
     from src.probes.kernel_ridge import KERNELS
 
@@ -156,6 +176,11 @@ RULES: dict[str, Rule] = {
         Rule("data.policy", "choice", choices=_POLICIES),
         Rule("data.on_size_mismatch", "choice", choices=_SIZE_MISMATCH),
         Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
+        Rule("target.axis", "choice", choices=_axes, when=_position),
+        Rule("target.path", "name", when=_csv_target),
+        Rule("target.column", "name", when=_csv_target),
+        Rule("target.id_column", "name", when=_csv_target),
+        Rule("target.on_missing", "choice", choices=_on_missing, when=_csv_target),
         Rule("extract.batch_size", "integer", minimum=1),
         Rule("extract.num_workers", "integer", minimum=0, also=("auto",)),
         # the lasso's grid and value are path_alphas and alpha (above)

@@ -27,6 +27,7 @@ from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
 from src.targets.build import build_target
+from src.targets.select import probe_rows, target_rows
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.job_log import log_job
 from src.tracking.job_params import job_params
@@ -85,17 +86,17 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     records, counts = load_records_with_counts(
         OmegaConf.to_container(cfg.data, resolve=True), [train, test]
     )
-    check_split_sizes(len(records[train]), len(records[test]), **protocol)
-    shared_fits = _result_store(cfg)
     target = build_target(cfg.target)
+    rows = target_rows(target, records)  # a bad target table stops here, before extraction
+    check_split_sizes(len(rows[train]), len(rows[test]), **protocol)
+    shared_fits = _result_store(cfg)
     probe, value = build_probe(cfg.probe)
     made = class_features_from_config(cfg, records)
     log_probed(records, counts)
+    data = probe_rows(target, made.features, records)
     result, path = evaluate_job(
-        made.features[train],
-        target.values(records[train]),
-        made.features[test],
-        target.values(records[test]),
+        *data[train],
+        *data[test],
         probe=probe,
         value=value,
         n_permutations=cfg.n_permutations,

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from src.errors import ScaleprobeError
 
-__all__ = ["BOX_POLICIES", "BOX_TOLERANCE_PX", "Box", "check_policy", "scale_ratio", "select_box"]
+__all__ = [
+    "BOX_POLICIES",
+    "BOX_TOLERANCE_PX",
+    "Box",
+    "check_policy",
+    "clip_box",
+    "scale_ratio",
+    "select_box",
+]
 
 BOX_POLICIES: tuple[str, ...] = ("single", "largest", "union")
 """Names accepted by :func:`select_box`."""
@@ -98,6 +106,39 @@ def scale_ratio(box: Box, width: int, height: int) -> float:
     >>> scale_ratio(Box(0, 0, 50, 50), 100, 100)
     0.5
     """
+    clipped = clip_box(box, width, height)
+    return math.sqrt(clipped.area / (width * height))
+
+
+def clip_box(box: Box, width: int, height: int) -> Box:
+    """Check ``box`` against its image and return it clipped to the image.
+
+    Every box-derived target measures this box, so all of them accept and
+    reject the same boxes (:data:`BOX_TOLERANCE_PX` of slack, then clipped).
+
+    Parameters
+    ----------
+    box : Box
+        The object's box in pixels.
+    width, height : int
+        The image size in pixels.
+
+    Returns
+    -------
+    Box
+        The box inside ``0..width`` x ``0..height``, with positive area.
+
+    Raises
+    ------
+    ScaleprobeError
+        If the image size is not positive, the box is not finite, has zero or
+        negative area, or lies outside the image by more than the tolerance.
+
+    Examples
+    --------
+    >>> clip_box(Box(-0.5, 0, 50, 100.5), 100, 100)
+    Box(xmin=0, ymin=0, xmax=50, ymax=100)
+    """
     if not (_is_number(width) and _is_number(height)) or width <= 0 or height <= 0:
         raise ScaleprobeError(
             f"image size {width!r}x{height!r} is not allowed; width and height must be > 0"
@@ -115,11 +156,10 @@ def scale_ratio(box: Box, width: int, height: int) -> float:
             f"box {_fmt(box)} lies outside the {width}x{height} image "
             f"(allowed: 0..width, 0..height, with {tol:g} px tolerance)"
         )
-    clipped_w = min(box.xmax, width) - max(box.xmin, 0)
-    clipped_h = min(box.ymax, height) - max(box.ymin, 0)
-    if clipped_w <= 0 or clipped_h <= 0:
+    clipped = Box(max(box.xmin, 0), max(box.ymin, 0), min(box.xmax, width), min(box.ymax, height))
+    if clipped.width <= 0 or clipped.height <= 0:
         raise ScaleprobeError(f"box {_fmt(box)} has no area inside the {width}x{height} image")
-    return math.sqrt((clipped_w * clipped_h) / (width * height))
+    return clipped
 
 
 def select_box(boxes: list[Box], policy: str) -> Box | None:

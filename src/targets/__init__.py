@@ -7,8 +7,10 @@ cache. Adding a target is one module here (or anywhere importable) with a
 ``conf/target/`` naming it with ``_target_``.
 """
 
+from src.targets.aspect import AspectTarget
 from src.targets.base import Target
 from src.targets.build import build_target
+from src.targets.position import PositionTarget
 from src.targets.scale import ScaleTarget
 
-__all__ = ["ScaleTarget", "Target", "build_target"]
+__all__ = ["AspectTarget", "PositionTarget", "ScaleTarget", "Target", "build_target"]

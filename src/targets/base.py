@@ -45,6 +45,23 @@ class Target(ABC):
     def value(self, record: ImageRecord) -> float:
         """Return the target of one record."""
 
+    def rows(self, records: Sequence[ImageRecord]) -> tuple[np.ndarray, dict[str, int]]:
+        """Return the indices of ``records`` that have a value, and why the others have none.
+
+        A box target has a value for every record; a per-image table may lack
+        some (:class:`~src.targets.table.CsvTarget`, ``on_missing="skip"``).
+        Features are extracted for all records (the cache stays target-free) and
+        the probes take these rows of them.
+
+        Returns
+        -------
+        rows : numpy.ndarray of int
+            Ascending indices into ``records``.
+        dropped : dict of str to int
+            Records without a value, per reason (empty when none).
+        """
+        return np.arange(len(records)), {}
+
     def values(self, records: Sequence[ImageRecord]) -> np.ndarray:
         """Return the targets of ``records``, shape ``(len(records),)``, float64.
 

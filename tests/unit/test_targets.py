@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 from src.data.boxes import Box, scale_ratio
 from src.data.records import ImageRecord
 from src.errors import ScaleprobeError
-from src.targets import ScaleTarget, Target, build_target
+from src.targets import AspectTarget, PositionTarget, ScaleTarget, Target, build_target
 
 RECORDS = [
     ImageRecord("a", "/x/a.JPEG", "n02058221", 200, 100, Box(10, 10, 60, 30)),
@@ -65,3 +65,49 @@ def test_bad_target_config_is_one_line(node, message):
     with pytest.raises(ScaleprobeError, match=message) as info:
         build_target(OmegaConf.create(node))
     assert "\n" not in str(info.value)
+
+
+def test_position_is_the_box_centre_over_the_image_size():
+    x = PositionTarget(axis="x").values(RECORDS)
+    y = PositionTarget(axis="y").values(RECORDS)
+    np.testing.assert_allclose(x, [35 / 200, 0.5, 101 / 201])  # c is clipped to 1..201
+    np.testing.assert_allclose(y, [20 / 100, 0.5, 51 / 101])
+    assert PositionTarget(axis="y").label == "box centre y / image height"
+
+
+def test_aspect_is_the_log_of_box_width_over_height():
+    y = AspectTarget().values(RECORDS)
+    np.testing.assert_allclose(y, [math.log(50 / 20), 0.0, math.log(200 / 100)])
+    tall = ImageRecord("t", "/x/t.JPEG", "n02058221", 100, 100, Box(0, 0, 20, 40))
+    assert AspectTarget().values([tall])[0] == pytest.approx(-math.log(2))
+
+
+def test_box_targets_reject_a_box_outside_the_image_as_scale_does():
+    outside = ImageRecord("o", "/x/o.JPEG", "n02058221", 100, 100, Box(0, 0, 150, 50))
+    for target in (ScaleTarget(), PositionTarget(), AspectTarget()):
+        with pytest.raises(ScaleprobeError, match="lies outside the 100x100 image"):
+            target.values([outside])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "kind", "settings"),
+    [
+        (["target=position"], PositionTarget, {"name": "position", "axis": "x"}),
+        (["target=position", "target.axis=y"], PositionTarget, {"axis": "y"}),
+        (["target=aspect"], AspectTarget, {"name": "aspect"}),
+    ],
+)
+def test_the_box_target_configs_build(compose_config, overrides, kind, settings):
+    target = build_target(compose_config(overrides).target)
+    assert isinstance(target, kind)
+    assert {key: getattr(target, key) for key in settings} == settings
+
+
+def test_a_bad_axis_is_one_line(compose_config):
+    from src.config import validate_config
+
+    cfg = compose_config(["target=position", "target.axis=z"])
+    with pytest.raises(ScaleprobeError, match=r"target.axis='z' is not allowed.*\['x', 'y'\]"):
+        validate_config(cfg)
+    with pytest.raises(ScaleprobeError, match=r"target.axis='z' is not allowed"):
+        build_target(cfg.target)
