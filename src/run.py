@@ -20,9 +20,11 @@ from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop
 from src.features.classes import class_features_from_config
 from src.features.extract import key_params
 from src.probes.build import build_probe
+from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
+from src.probes.stability import bootstrap_coefs, stable_maps
 from src.targets.build import build_target
 from src.tracking.callbacks import PARENT_RUN_ENV
 from src.tracking.job_log import log_job
@@ -88,6 +90,13 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         memo=_MEMO,
         **protocol,
     )
+    maps = None
+    if isinstance(probe, LassoPathProbe):  # selection is defined for the Lasso only
+        boot = bootstrap_coefs(
+            made.features[train], target.values(records[train]), alpha=value,
+            n_bootstrap=cfg.stability.n_bootstrap, n_train=cfg.n_train, seed=cfg.seed,
+        )  # fmt: skip
+        maps = stable_maps(result.coef, boot, threshold=cfg.stability.threshold)
     params = job_params(
         cfg,
         target_label=target.label,
@@ -97,9 +106,17 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         probe_param=probe.param_name,
         **{probe.param_name: value},
         **key_params(made.fields),  # how the features were made (their cache key's fields)
+        **{f"stability.{k}": v for k, v in cfg.stability.items()},
     )
     return log_job(
-        store, parent_run_id, cfg, result, path, params=params, weights_sha256=made.weights.sha256
+        store,
+        parent_run_id,
+        cfg,
+        result,
+        path,
+        params=params,
+        weights_sha256=made.weights.sha256,
+        stable=maps,
     )
 
 

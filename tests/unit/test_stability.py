@@ -69,3 +69,29 @@ def test_no_bootstrap_means_splits_only():
 def test_bad_threshold_is_one_clear_error(threshold):
     with pytest.raises(ScaleprobeError, match=r"stability\.threshold"):
         stable_maps(np.ones((2, 3)), threshold=threshold)
+
+
+@pytest.mark.slow  # MLflow store: ~60 s on the shared cores
+def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
+    from omegaconf import OmegaConf
+
+    from src.tracking.job_log import log_job
+    from src.tracking.store import TrackingTarget, _client
+
+    X, y = _planted()
+    (result,) = evaluate_pair(
+        X, y, X, y, alphas=[ALPHA], same_class=True, n_splits=3, n_train=80, n_test=40, seed=0
+    )
+    maps = stable_maps(result.coef, threshold=0.8)
+    target = TrackingTarget(f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path))
+    cfg = OmegaConf.create({"pair": {"name": "a_b"}, "probe": {"value": ALPHA}})
+    log_job(target, None, cfg, result, [result], params={}, weights_sha256="0", stable=maps)
+    client = _client(target)
+    runs = client.search_runs([client.get_experiment_by_name("scaleprobe").experiment_id])
+    (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert child.data.metrics["n_stable_maps"] == maps.stable.size >= len(PLANTED)
+    path = client.download_artifacts(child.info.run_id, "stability.json", str(tmp_path / "dl"))
+    with open(path) as f:
+        stored = json.load(f)
+    assert set(PLANTED.tolist()) <= set(stored["stable"])
+    np.testing.assert_array_equal(stored["frequency"], maps.frequency)
