@@ -166,6 +166,10 @@ RULES: dict[str, Rule] = {
         Rule("n_permutations", "integer", minimum=1),
         Rule("inner_folds", "integer", minimum=2, also=(None,)),
         Rule("path_alphas", "numbers", minimum=0.0),
+        Rule("stability.n_bootstrap", "integer", minimum=0),
+        Rule(
+            "stability.threshold", "number", minimum=0.0, maximum=1.0, exclusive=True, also=(1, 1.0)
+        ),
         Rule("backbone.name", "choice", choices=_backbones, when=_preset),
         Rule("backbone.input_size", "integer", minimum=32, also=("auto",)),
         Rule("layer.name", "name"),

@@ -23,9 +23,11 @@ from src.features.extract import key_params
 from src.features.scan import layer_depth
 from src.probes.build import build_probe
 from src.probes.disk_memo import ResultStore
+from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
+from src.probes.stability import bootstrap_coefs, stable_maps
 from src.targets.build import build_target
 from src.targets.select import probe_rows, target_rows
 from src.tracking.callbacks import PARENT_RUN_ENV
@@ -67,6 +69,17 @@ def _result_store(cfg: DictConfig) -> ResultStore | None:
     return store
 
 
+def _stable_maps(cfg: DictConfig, probe, value: float, X, y, coef):
+    """Return the Lasso's selection frequencies over splits and resamples; None for other probes."""
+    if not isinstance(probe, LassoPathProbe):  # selection is defined for the Lasso only
+        return None
+    boot = bootstrap_coefs(
+        X, y, alpha=value, n_bootstrap=cfg.stability.n_bootstrap, n_train=cfg.n_train,
+        seed=cfg.seed,
+    )  # fmt: skip
+    return stable_maps(coef, boot, threshold=cfg.stability.threshold)
+
+
 def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     """Run one probe job and log it as a child MLflow run; return the mean metrics.
 
@@ -105,6 +118,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         store=shared_fits,
         **protocol,
     )
+    maps = _stable_maps(cfg, probe, value, *data[train], result.coef)
     params = job_params(
         cfg,
         target_label=target.label,
@@ -115,9 +129,17 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         probe_param=probe.param_name,
         **{probe.param_name: value},
         **key_params(made.fields),  # how the features were made (their cache key's fields)
+        **{f"stability.{k}": v for k, v in cfg.stability.items()},
     )
     return log_job(
-        store, parent_run_id, cfg, result, path, params=params, weights_sha256=made.weights.sha256
+        store,
+        parent_run_id,
+        cfg,
+        result,
+        path,
+        params=params,
+        weights_sha256=made.weights.sha256,
+        stable=maps,
     )
 
 

@@ -26,6 +26,7 @@ from src.report.analysis import (
 from src.report.comparison import comparison_table
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
 from src.report.runs import ReportData, class_name, job_record, organize_sweep
+from src.report.stable_maps import stable_maps_table
 from src.report.tables import (
     PAPER_TABLE1,
     Table,
@@ -111,6 +112,9 @@ def load_sweep(
             coef=read_npy_artifact(target, run.run_id, "coef.npy"),
             coef_test=read_npy_artifact(target, run.run_id, "coef_test.npy"),
             null=read_json_artifact(target, run.run_id, "null.json"),
+            stability=read_json_artifact(target, run.run_id, "stability.json")
+            if "n_stable_maps" in run.metrics
+            else None,
         )
     for pair in data.pairs:
         alpha = data.lasso_alpha if data.get(pair, data.lasso_alpha) else data.nonreg_alpha
@@ -279,6 +283,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     sections.append(("Fig. 4 and 5: R² against sparsity", _sparsity(data, out), []))
     sections.append(("Tables 1 and 2: within and across classes", "", [table1(data), table2(data)]))
     sections.append(("Null models", *_nulls(data, out)))
+    sections.append(("Stable maps", "", [stable_maps_table(data)]))
     sections.append(("Transfer matrix", *_transfer(data, out)))
     if data.probes:
         sections += _probe_sections(data, out)

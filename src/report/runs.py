@@ -78,6 +78,8 @@ class JobRecord:
         The alpha path (``path.json``), if loaded.
     null : dict or None
         The permutation null of the job's alpha (``null.json``), if loaded.
+    stability : dict or None
+        The Lasso's stable maps (``stability.json``), if logged and loaded.
     """
 
     run_id: str
@@ -87,6 +89,7 @@ class JobRecord:
     coef_test: np.ndarray | None = None
     path: dict[str, Any] | None = None
     null: dict[str, Any] | None = None
+    stability: dict[str, Any] | None = None
 
     @property
     def train_class(self) -> str:

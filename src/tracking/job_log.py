@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.features.checksums import sha256_file
 from src.probes.metrics import summarize
 from src.probes.protocol import PairResult
+from src.probes.stability import StableMaps
 from src.tracking.log import create_parent_run, end_run, log_child_run
 from src.tracking.store import TrackingTarget
 
@@ -100,8 +101,12 @@ def log_job(
     *,
     params: Mapping[str, Any],
     weights_sha256: str,
+    stable: StableMaps | None = None,
 ) -> dict[str, float]:
     """Log the job as a child run of ``parent_run_id``; return its summary.
+
+    ``stable`` (the Lasso's stable maps) adds the metric ``n_stable_maps`` and
+    the artifact ``stability.json``.
 
     Without ``parent_run_id`` (a single run, not a sweep) the parent is
     created here, after all the work succeeded, so a failed run logs nothing.
@@ -117,7 +122,10 @@ def log_job(
         f"{cfg.pair.name} {result.param}={cfg.probe.value}",
         params=params,
         per_split=result.metrics(),
-        scalars={k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
+        scalars={
+            **{k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
+            **({"n_stable_maps": float(stable.stable.size)} if stable is not None else {}),
+        },
         arrays={"coef": result.coef, "coef_test": result.coef_test} if result.linear else {},
         tags={
             **tags,
@@ -133,6 +141,7 @@ def log_job(
             "config.yaml": OmegaConf.to_yaml(cfg, resolve=True),
             "path.json": _path_json(path),
             "null.json": _null_json(result),
+            **({"stability.json": stable.to_json()} if stable is not None else {}),
         },
     )
     if own_parent:
