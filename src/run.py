@@ -18,8 +18,10 @@ from src.config import check_group_overrides, validate_config
 from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
 from src.features.classes import class_features_from_config
+from src.features.controls import control_features
 from src.features.extract import key_params
 from src.probes.build import build_probe
+from src.probes.controls import control_metrics, evaluate_controls
 from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
@@ -88,6 +90,15 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         memo=_MEMO,
         **protocol,
     )
+    controls = evaluate_controls(
+        control_features(cfg, records),
+        target.values(records[train]),
+        target.values(records[test]),
+        probe=probe,
+        value=value,
+        memo=_MEMO,
+        **protocol,
+    )
     params = job_params(
         cfg,
         target_label=target.label,
@@ -99,7 +110,14 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         **key_params(made.fields),  # how the features were made (their cache key's fields)
     )
     return log_job(
-        store, parent_run_id, cfg, result, path, params=params, weights_sha256=made.weights.sha256
+        store,
+        parent_run_id,
+        cfg,
+        result,
+        path,
+        params=params,
+        weights_sha256=made.weights.sha256,
+        extra=control_metrics(result.r2_test, controls) if controls else None,
     )
 
 
