@@ -63,6 +63,7 @@ def control_features(
             settings=extraction_settings(cfg.extract),
             cache_dir=cfg.paths.cache_dir,
             pooling=cfg.layer.get("pooling", "mean"),
+            recalibrate_bn=cfg.controls.random_bn,
         )
         out["random_weights"] = made.features
     if "pixels" in kinds:

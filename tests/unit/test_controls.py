@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from omegaconf import open_dict
 from PIL import Image
 
 import src.run
 from src.data.boxes import Box
 from src.data.records import ImageRecord
+from src.features.batchnorm import recalibrate_batchnorm
+from src.features.extract import Preprocessing, load_image_row
 from src.features.pixels import histogram_features, pixel_features
 from src.probes.controls import control_metrics, evaluate_controls
 from src.probes.ridge import RidgeProbe
@@ -102,3 +105,14 @@ def test_every_tiny_job_logs_its_controls_and_controls_off_logs_none(cfg_tiny):
     off = src.run.run(cfg_tiny)
     assert not [k for k in off if "random_weights" in k or "pixels" in k]
     assert off["r2_test"] == summary["r2_test"]
+
+
+def test_random_bn_sets_batchnorm_statistics_to_those_of_the_images(tmp_path):
+    records, _ = _planted(tmp_path, 10, seed=2)
+    model = torch.nn.Sequential(torch.nn.BatchNorm2d(3))
+    prep = Preprocessing(size=16, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    out = recalibrate_batchnorm(model, records, prep, batch_size=5)  # equal batches
+    assert not out.training
+    images = np.stack([load_image_row(r.path, 16)[0] for r in records]).astype(np.float64)
+    np.testing.assert_allclose(out[0].running_mean, images.mean(axis=(0, 2, 3)) / 255, rtol=1e-5)
+    assert out[0].momentum == 0.1  # restored after the cumulative passes
