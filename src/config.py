@@ -82,6 +82,10 @@ def _axes() -> tuple[str, ...]:
     return AXES
 
 
+def _controls(cfg: DictConfig) -> bool:
+    return cfg.get("controls") is not None
+
+
 def _kernels() -> tuple[str, ...]:
     from src.probes.kernel_ridge import KERNELS
 
@@ -208,6 +212,10 @@ RULES: dict[str, Rule] = {
         Rule("probe.n_iter_no_change", "integer", minimum=1, when=_MLP),
         Rule("probe.learning_rate_init", "number", minimum=0.0, exclusive=True, when=_MLP),
         Rule("probe.random_state", "integer", minimum=0, when=_MLP),
+        # controls.kinds is checked by src/features/controls.py (a list of names)
+        Rule("controls.random_bn", "choice", choices=(True, False), when=_controls),
+        Rule("controls.histogram_bins", "integer", minimum=1, maximum=16, when=_controls),
+        Rule("controls.thumbnail_size", "integer", minimum=1, maximum=64, when=_controls),
     )
 }
 

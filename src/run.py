@@ -19,9 +19,11 @@ from src.data.sources import load_records_with_counts, log_probed
 from src.errors import RunInterrupted, ScaleprobeError, exit_on_user_error, stop_on_signals
 from src.features.backbones import create_backbone_spec
 from src.features.classes import class_features_from_config
+from src.features.controls import control_features
 from src.features.extract import key_params
 from src.features.scan import layer_depth
 from src.probes.build import build_probe
+from src.probes.controls import control_metrics, evaluate_controls
 from src.probes.disk_memo import ResultStore
 from src.probes.lasso import LassoPathProbe
 from src.probes.memo import ProbeMemo
@@ -119,6 +121,16 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         **protocol,
     )
     maps = _stable_maps(cfg, probe, value, *data[train], result.coef)
+    controls = evaluate_controls(
+        {
+            name: probe_rows(target, features, records, log=False)
+            for name, features in control_features(cfg, records).items()
+        },
+        probe=probe,
+        value=value,
+        memo=_MEMO,
+        **protocol,
+    )
     params = job_params(
         cfg,
         target_label=target.label,
@@ -140,6 +152,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         params=params,
         weights_sha256=made.weights.sha256,
         stable=maps,
+        extra=control_metrics(result.r2_test, controls) if controls else None,
     )
 
 

@@ -24,7 +24,8 @@ from src.features.backbones import (
     model_fields,
     resolve_weights,
 )
-from src.features.cache import FeatureCache
+from src.features.batchnorm import recalibrate_batchnorm
+from src.features.cache import FeatureCache, hash_images
 from src.features.extract import (
     ExtractionSettings,
     ensure_features,
@@ -58,6 +59,7 @@ def class_features(
     settings: ExtractionSettings,
     cache_dir: str | os.PathLike[str],
     pooling: str = "mean",
+    recalibrate_bn: bool = False,
 ) -> ClassFeatures:
     """Return the features of ``layers[0]`` per class, extracting only cache misses.
 
@@ -79,6 +81,10 @@ def class_features(
     pooling : {"mean", "cls"}, default="mean"
         How a token output becomes one vector (``layer.pooling``); with the
         spec's layout it is part of every key.
+    recalibrate_bn : bool, default=False
+        Re-estimate every BatchNorm's statistics on the images of all classes
+        in ``records`` before extracting (``controls.random_bn``,
+        :mod:`src.features.batchnorm`); those images' hash joins the key.
     """
     if not layers:
         raise ScaleprobeError("layer is not set; name at least one layer")
@@ -88,6 +94,14 @@ def class_features(
     settings = resolve_settings(settings)
     model = model_fields(backbone, source)
     preprocessing = backbone.preprocessing()
+    calibration = [r for rs in records.values() for r in rs] if recalibrate_bn else []
+    if calibration:
+        model = {**model, "batchnorm": f"recalibrated-{hash_images(calibration)}"}
+
+    def build_model() -> Any:
+        built = build_backbone(backbone, source)
+        return recalibrate_batchnorm(built, calibration, preprocessing) if calibration else built
+
     cache = FeatureCache(cache_dir)
     features, keys = {}, {}
     for class_id, class_records in records.items():
@@ -96,7 +110,7 @@ def class_features(
             backbone=backbone.name,
             weights=source.label,
             weights_sha256=source.sha256,
-            build_model=lambda: build_backbone(backbone, source),
+            build_model=build_model,
             nodes=nodes,
             records=class_records,
             preprocessing=preprocessing,

@@ -45,6 +45,8 @@ def probe_rows(
     target: Target,
     features: Mapping[str, np.ndarray],
     records: Mapping[str, Sequence[ImageRecord]],
+    *,
+    log: bool = True,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Return ``{class: (X, y)}``: the feature rows of the records with a value, and the values.
 
@@ -53,7 +55,7 @@ def probe_rows(
     index: nothing is extracted again.
     """
     out = {}
-    for class_id, rows in target_rows(target, records, log=True).items():
+    for class_id, rows in target_rows(target, records, log=log).items():
         kept = [records[class_id][i] for i in rows]
         out[class_id] = (features[class_id][rows], target.values(kept))
     return out

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from src.features.checksums import sha256_file
@@ -49,10 +50,15 @@ def provenance() -> dict[str, str]:
     return tags
 
 
-def result_summary(result: PairResult) -> dict[str, float]:
-    """Mean, std and 95% CI half-width of every per-split metric, and the permutation p-values."""
+def result_summary(
+    result: PairResult, extra: Mapping[str, np.ndarray] | None = None
+) -> dict[str, float]:
+    """Mean, std and 95% CI half-width of every per-split metric, and the permutation p-values.
+
+    ``extra`` holds further per-split metrics on the same splits (the controls').
+    """
     out: dict[str, float] = {}
-    for name, values in result.metrics().items():
+    for name, values in {**result.metrics(), **(extra or {})}.items():
         stats = summarize(values)
         out[name] = stats["mean"]
         out[f"{name}_std"] = stats["std"]
@@ -102,16 +108,19 @@ def log_job(
     params: Mapping[str, Any],
     weights_sha256: str,
     stable: StableMaps | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Log the job as a child run of ``parent_run_id``; return its summary.
 
     ``stable`` (the Lasso's stable maps) adds the metric ``n_stable_maps`` and
-    the artifact ``stability.json``.
+    the artifact ``stability.json``. ``extra``: further per-split metrics on
+    the job's splits (the controls', :mod:`src.probes.controls`), logged like
+    the protocol's own.
 
     Without ``parent_run_id`` (a single run, not a sweep) the parent is
     created here, after all the work succeeded, so a failed run logs nothing.
     """
-    summary = result_summary(result)
+    summary = result_summary(result, extra)
     tags = provenance()
     own_parent = parent_run_id is None
     if own_parent:
@@ -121,7 +130,7 @@ def log_job(
         parent_run_id,
         f"{cfg.pair.name} {result.param}={cfg.probe.value}",
         params=params,
-        per_split=result.metrics(),
+        per_split={**result.metrics(), **(extra or {})},
         scalars={
             **{k: v for k, v in summary.items() if k.endswith(("_std", "_ci95", "_pvalue"))},
             **({"n_stable_maps": float(stable.stable.size)} if stable is not None else {}),
