@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 import pytest
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
@@ -38,7 +39,7 @@ def test_equals_a_direct_mlp_regressor_with_the_same_seed():
     pred = probe.fit(X[:80], y[:80]).predict(X[80:])
     scaler = StandardScaler().fit(X[:80])
     for g, alpha in enumerate([1e-3, 1.0]):
-        direct = MLPRegressor(
+        network = MLPRegressor(
             hidden_layer_sizes=(16,),
             alpha=alpha,
             max_iter=300,
@@ -47,9 +48,20 @@ def test_equals_a_direct_mlp_regressor_with_the_same_seed():
             n_iter_no_change=10,
             learning_rate_init=1e-3,
             random_state=5,
-        ).fit(scaler.transform(X[:80]), y[:80])
+        )
+        direct = TransformedTargetRegressor(network, transformer=StandardScaler())
+        direct.fit(scaler.transform(X[:80]), y[:80])
         np.testing.assert_allclose(pred[0, g], direct.predict(scaler.transform(X[80:])), atol=1e-12)
-        assert probe.models_[0][g].n_iter_ == direct.n_iter_
+        assert probe.models_[0][g].n_iter_ == direct.regressor_.n_iter_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_target_is_standardized_so_its_units_do_not_matter():
+    X, y = _data()
+    kw = dict(grid=[1e-2], hidden_layer_sizes=[16], max_iter=300, random_state=1)
+    pred = MLPProbe(**kw).fit(X[:80], y[:80]).predict(X[80:])
+    scaled = MLPProbe(**kw).fit(X[:80], 1000 * y[:80] + 7).predict(X[80:])
+    np.testing.assert_allclose(scaled, 1000 * pred + 7, rtol=1e-9, atol=1e-6)
 
 
 def test_non_convergence_is_one_warning_line_per_split(caplog):
@@ -89,10 +101,13 @@ def test_protocol_r2_equals_a_direct_mlp_on_each_split_and_repeats_exactly():
     np.testing.assert_array_equal(first.r2_test_null, again.r2_test_null)
     for i, split in enumerate(make_splits(150, 150, **kw)):
         scaler = StandardScaler().fit(X[split.train])
-        direct = MLPRegressor(
-            hidden_layer_sizes=(8,), alpha=1e-2, max_iter=100, early_stopping=True,
-            validation_fraction=0.2, n_iter_no_change=10, learning_rate_init=1e-3,
-            random_state=2,
+        direct = TransformedTargetRegressor(
+            MLPRegressor(
+                hidden_layer_sizes=(8,), alpha=1e-2, max_iter=100, early_stopping=True,
+                validation_fraction=0.2, n_iter_no_change=10, learning_rate_init=1e-3,
+                random_state=2,
+            ),
+            transformer=StandardScaler(),
         ).fit(scaler.transform(X[split.train]), y[split.train])  # fmt: skip
         pred = direct.predict(scaler.transform(X[split.test]))
         assert abs(first.r2_test[i] - r2_score(y[split.test], pred)) < 1e-6
