@@ -212,7 +212,7 @@ RULES: dict[str, Rule] = {
         Rule("probe.n_iter_no_change", "integer", minimum=1, when=_MLP),
         Rule("probe.learning_rate_init", "number", minimum=0.0, exclusive=True, when=_MLP),
         Rule("probe.random_state", "integer", minimum=0, when=_MLP),
-        # controls.kinds is checked by src/features/controls.py (a list of names)
+        # controls.kinds (a list of names) is checked by src/features/controls.py, below
         Rule("controls.random_bn", "choice", choices=(True, False), when=_controls),
         Rule("controls.histogram_bins", "integer", minimum=1, maximum=16, when=_controls),
         Rule("controls.thumbnail_size", "integer", minimum=1, maximum=64, when=_controls),
@@ -259,11 +259,13 @@ def _check_number(
 def validate_config(cfg: DictConfig) -> None:
     """Check every value the run reads; raise :class:`ScaleprobeError` on the first bad one."""
     from src.features.backbones import create_backbone_spec
+    from src.features.controls import control_kinds
 
     for rule in RULES.values():
         if rule.when is None or rule.when(cfg):
             rule.check(_value(cfg, rule.key))
     create_backbone_spec(cfg.backbone)  # every other backbone key, one line per mistake
+    control_kinds(cfg)  # a list of names: one line for an unknown one
     if cfg.data.name in ("imagenet", "voc"):
         root = Path(_value(cfg, "data.root"))
         if not root.is_dir():

@@ -70,6 +70,7 @@ def test_every_experiment_preset_composes(experiment, compose_config):
         ("data.policy", "all", "data.policy='all' is not allowed; choose from"),
         ("pair.train_class", "n99999999", "pair.train_class='n99999999' is not a class"),
         ("backbone.name", "vgg16", "backbone.name='vgg16' is not allowed; choose from"),
+        ("controls.kinds", ["pixel"], "controls.kinds has 'pixel'; allowed: ['random_weights'"),
     ],
 )
 def test_bad_values_name_the_key_and_what_is_allowed(key, value, message, compose_config):
