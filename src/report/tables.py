@@ -47,7 +47,8 @@ PAPER_TABLE2 = {
     (ALBATROSS, CAR): ((86.7, 0.058), (76.9, 0.227)),
 }
 
-Cell = float | tuple[float, float] | str | None
+# A cell: a value, a ``(mean, std)`` pair, a ``(mean, low, high)`` 95% CI, a string, or none.
+Cell = float | tuple[float, float] | tuple[float, float, float] | str | None
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Table:
         Column names, in order.
     rows : list of dict of str to Cell
         One dict per row; a cell is a float, a ``(mean, std)`` pair, a
-        string, or ``None`` (no value).
+        ``(mean, low, high)`` 95% CI, a string, or ``None`` (no value).
     digits : dict of str to int
         Decimals per column (default 3).
     notes : list of str
@@ -81,6 +82,9 @@ class Table:
             return "—"
         if isinstance(value, str):
             return value
+        if isinstance(value, tuple) and len(value) == 3:
+            mean, low, high = value
+            return f"{mean:.{n}f} [{low:.{n}f}, {high:.{n}f}]"
         if isinstance(value, tuple):
             mean, std = value
             return f"{mean:.{n}f} ± {std:.{n}f}"
@@ -119,6 +123,14 @@ def _mean_std(run: JobRecord | None, name: str) -> tuple[float, float] | None:
     return run.metrics[name], run.metrics[f"{name}_std"]
 
 
+def _mean_ci(run: JobRecord | None, name: str) -> tuple[float, float, float] | None:
+    # The logged ``_ci95`` is the half-width of the 95% CI over splits.
+    if run is None or name not in run.metrics:
+        return None
+    mean, half = run.metrics[name], run.metrics[f"{name}_ci95"]
+    return mean, mean - half, mean + half
+
+
 def _metric(run: JobRecord | None, name: str) -> float | None:
     return None if run is None else run.metrics.get(name)
 
@@ -147,29 +159,52 @@ class _Column:
     ``run`` picks the run: ``"nonreg"`` / ``"lasso"`` (main weights, least
     squares / the Lasso alpha), ``"random nonreg"`` / ``"random lasso"`` (the
     random-weights null, shown only when the sweep has it). ``name`` may hold
-    ``{nonreg}`` and ``{lasso}`` (the alpha labels).
+    ``{nonreg}`` and ``{lasso}`` (the alpha labels). ``cell`` formats the
+    metric: ``"value"``, ``"mean_std"`` or ``"mean_ci"`` (mean [95% CI]).
+    ``optional`` columns (the in-job controls) are shown only when some run
+    of the sweep logged the metric, so older sweeps still report.
     """
 
     name: str
     run: str
     metric: str
-    mean_std: bool = False
+    cell: str = "value"
+    optional: bool = False
+
+
+_CELLS = {"value": _metric, "mean_std": _mean_std, "mean_ci": _mean_ci}
+
+
+def _controls(label: str, run: str) -> tuple[_Column, ...]:
+    """Table 1's in-job control columns of one run (random weights, pixels, paired gaps)."""
+    return (
+        _Column(
+            f"R² random-weights control {label}", run, "r2_test_random_weights", "mean_std", True
+        ),
+        _Column(f"R² pixels control {label}", run, "r2_test_pixels", "mean_std", True),
+        _Column(
+            f"gap to random weights {label}", run, "r2_test_gap_random_weights", "mean_ci", True
+        ),
+        _Column(f"gap to pixels {label}", run, "r2_test_gap_pixels", "mean_ci", True),
+    )
 
 
 # Tables 1 and 2: the same rows (one per pair), these columns, then the paper's.
 _TABLE1 = (
-    _Column("R² non-reg ({nonreg})", "nonreg", "r2_test", mean_std=True),
+    _Column("R² non-reg ({nonreg})", "nonreg", "r2_test", "mean_std"),
     _Column("p non-reg", "nonreg", "r2_test_pvalue"),
-    _Column("pearson non-reg", "nonreg", "pearson_test", mean_std=True),
-    _Column("R² centered non-reg", "nonreg", "r2_test_centered", mean_std=True),
-    _Column("R² Lasso ({lasso})", "lasso", "r2_test", mean_std=True),
+    _Column("pearson non-reg", "nonreg", "pearson_test", "mean_std"),
+    _Column("R² centered non-reg", "nonreg", "r2_test_centered", "mean_std"),
+    *_controls("non-reg", "nonreg"),
+    _Column("R² Lasso ({lasso})", "lasso", "r2_test", "mean_std"),
     _Column("p Lasso", "lasso", "r2_test_pvalue"),
-    _Column("pearson Lasso", "lasso", "pearson_test", mean_std=True),
-    _Column("R² centered Lasso", "lasso", "r2_test_centered", mean_std=True),
+    _Column("pearson Lasso", "lasso", "pearson_test", "mean_std"),
+    _Column("R² centered Lasso", "lasso", "r2_test_centered", "mean_std"),
     _Column("nnz Lasso", "lasso", "nnz"),
     _Column("R² shuffled Lasso", "lasso", "r2_test_shuffled"),
-    _Column("R² random weights non-reg", "random nonreg", "r2_test", mean_std=True),
-    _Column("R² random weights Lasso", "random lasso", "r2_test", mean_std=True),
+    *_controls("Lasso", "lasso"),
+    _Column("R² random weights non-reg", "random nonreg", "r2_test", "mean_std"),
+    _Column("R² random weights Lasso", "random lasso", "r2_test", "mean_std"),
 )
 _TABLE2 = (
     _Column("angle non-reg ({nonreg})", "nonreg", "angle_deg"),
@@ -196,6 +231,8 @@ def _pair_table(
         "lasso": _alpha_label(data.lasso_alpha),
     }
     spec = tuple(c for c in spec if data.random or not c.run.startswith("random"))
+    logged = {name for run in data.main.values() for name in run.metrics}
+    spec = tuple(c for c in spec if not c.optional or c.metric in logged)
     names = [c.name.format(**labels) for c in spec]
     table = Table(title, ["train", "test", *names, *paper_columns])
     alphas = {"nonreg": data.nonreg_alpha, "lasso": data.lasso_alpha}
@@ -209,7 +246,7 @@ def _pair_table(
         row: dict[str, Cell] = _pair_cells(pair)
         for column, name in zip(spec, names, strict=True):
             run = runs[column.run]
-            row[name] = (_mean_std if column.mean_std else _metric)(run, column.metric)
+            row[name] = _CELLS[column.cell](run, column.metric)
         row.update(paper_cells(pair))
         table.rows.append(row)
     return table, names
@@ -250,6 +287,14 @@ def table1(data: ReportData) -> Table:
         "transfer. nan pearson: the probe predicts one value (every coefficient zero).",
         *_lasso_note(data),
     ]
+    if any(c.startswith("gap to") for c in table.columns):
+        table.notes.append(
+            "Controls, in the same job on the same splits: the same network with seeded random "
+            "weights (`r2_test_random_weights`) and the better of a colour histogram and a "
+            "thumbnail of the pixels (`r2_test_pixels`); gap: the job's R² minus the control's, "
+            "mean [paired 95% CI over splits] (`r2_test_gap_*`). A gap whose CI excludes 0 says "
+            "the layer carries more than the control."
+        )
     if not data.random:
         table.notes.append(_random_weights_note(data))
     return table

@@ -260,3 +260,52 @@ def test_runs_are_keyed_by_probe_and_its_hyperparameter():
     assert organize([*sweep(), *ridge], 0.001, {"probe": "ridge"}).probe == "ridge"
     with pytest.raises(ScaleprobeError, match=r"lacks the params \['l2'\]"):
         job_record("r", {k: v for k, v in ridge[0].params.items() if k != "l2"}, {})
+
+
+def _add_controls(record, shift):
+    for name, value in (
+        ("r2_test_random_weights", 0.5 + shift),
+        ("r2_test_pixels", 0.4 + shift),
+        ("r2_test_gap_random_weights", 0.15 + shift),
+        ("r2_test_gap_pixels", -0.02 + shift),
+    ):
+        record.metrics.update({name: value, f"{name}_std": 0.01, f"{name}_ci95": 0.05})
+
+
+def test_table1_shows_the_in_job_controls_with_paired_cis():
+    records = sweep()
+    for i, record in enumerate(records):
+        _add_controls(record, 0.1 * i)
+    data = organize(records, 0.001)
+    table = table1(data)
+    las = data.get((A, K), 0.001).metrics
+    row = table.rows[1]
+    assert row["R² random-weights control Lasso"] == (
+        las["r2_test_random_weights"],
+        las["r2_test_random_weights_std"],
+    )
+    assert row["R² pixels control Lasso"] == (las["r2_test_pixels"], 0.01)
+    gap = las["r2_test_gap_random_weights"]
+    assert row["gap to random weights Lasso"] == (gap, gap - 0.05, gap + 0.05)
+    ols = data.get((A, A), 0.0).metrics
+    assert table.rows[0]["gap to pixels non-reg"] == pytest.approx(
+        (
+            ols["r2_test_gap_pixels"],
+            ols["r2_test_gap_pixels"] - 0.05,
+            ols["r2_test_gap_pixels"] + 0.05,
+        )
+    )
+    md = table.to_markdown()
+    assert "| 0.150 [0.100, 0.200] |" in md  # the first run's gap to random weights
+    assert "paired 95% CI over splits" in md
+    assert table.to_json()["rows"][1]["gap to random weights Lasso"] == [
+        gap,
+        gap - 0.05,
+        gap + 0.05,
+    ]
+
+
+def test_table1_of_runs_without_controls_has_no_control_columns():
+    table = table1(organize(sweep(), 0.001))
+    assert not [c for c in table.columns if "control" in c or c.startswith("gap")]
+    assert "paired 95% CI" not in table.to_markdown()
