@@ -27,6 +27,7 @@ from src.report.comparison import comparison_table
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
 from src.report.runs import ReportData, class_name, job_record, organize_sweep
 from src.report.stable_maps import stable_maps_table
+from src.report.summary import sweep_summary
 from src.report.tables import (
     PAPER_TABLE1,
     Table,
@@ -301,6 +302,8 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
         f"- jobs: {len(data.main) + len(data.random)}",
         "",
     ]
+    summary = sweep_summary(data)
+    lines += ["## What this sweep supports", "", summary, ""]
     tables: list[Table] = []
     for title, text, section_tables in sections:
         lines += [f"## {title}", "", text] + [t.to_markdown() for t in section_tables]
@@ -325,6 +328,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
                 "source": dict(source),
                 "lasso_alpha": data.lasso_alpha,
                 "nonreg_alpha": data.nonreg_alpha,
+                "summary": summary,
                 "runs": {f"{t}|{s}|{a:g}": r.run_id for (t, s, a), r in sorted(data.main.items())},
                 "tables": [t.to_json() for t in tables],
             },
