@@ -206,7 +206,7 @@ def _sparsity(data: ReportData, out: Path, probe: str | None = None) -> str:
 
 
 def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
-    panels = {}
+    panels, controls = {}, {}
     for pair in data.pairs:
         run = data.get(pair, data.lasso_alpha) or data.get(pair, data.nonreg_alpha)
         if run is None or run.null is None:
@@ -214,6 +214,14 @@ def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
         r2_null = permutation_means(run.null["r2_test"])
         angle_null = permutation_means(run.null["angle_deg"])
         name = f"{_pair_title(pair)}, alpha={run.alpha:g}"
+        controls[f"R², {name}"] = {
+            label: (run.metrics[key], run.metrics[f"{key}_ci95"])
+            for key, label in (
+                ("r2_test_random_weights", "random weights"),
+                ("r2_test_pixels", "pixels"),
+            )
+            if key in run.metrics
+        }
         panels[f"R², {name}"] = (
             r2_null,
             run.metrics["r2_test"],
@@ -228,7 +236,12 @@ def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
         )
     if not panels:
         return "No permutation null was logged.\n", []
-    null_figure(panels, out / FIGURES["nulls"], "Shuffled-ratio nulls (gray) and observed (red)")
+    null_figure(
+        panels,
+        out / FIGURES["nulls"],
+        "Shuffled-ratio nulls (gray), observed (red), controls (dashed, 95% CI shaded)",
+        controls,
+    )
     return f"![nulls]({FIGURES['nulls']})\n", [null_table(data)]
 
 

@@ -135,7 +135,10 @@ def sparsity_figure(
 
 
 def null_figure(
-    panels: Mapping[str, tuple[np.ndarray, float, float, str]], path: Path, title: str
+    panels: Mapping[str, tuple[np.ndarray, float, float, str]],
+    path: Path,
+    title: str,
+    controls: Mapping[str, Mapping[str, tuple[float, float]]] | None = None,
 ) -> Path:
     """Permutation null distributions with the observed statistic and its p-value.
 
@@ -147,6 +150,10 @@ def null_figure(
         Where to write the PNG.
     title : str
         Figure title.
+    controls : mapping of str to mapping of str to (float, float), optional
+        Panel title to the controls drawn beside the observed value on the
+        same axis: label to ``(mean, 95% CI half-width)`` over splits (the
+        in-job random-weights and pixel controls' R²).
 
     Returns
     -------
@@ -167,6 +174,11 @@ def null_figure(
         if finite.size:
             ax.hist(finite, bins=min(30, max(5, finite.size // 3)), color="gray", alpha=0.7)
         ax.axvline(observed, color="tab:red", label=f"observed (p = {pvalue:.3g})")
+        for (label, (mean, half)), color in zip(
+            (controls or {}).get(panel, {}).items(), ("tab:blue", "tab:green"), strict=False
+        ):
+            ax.axvspan(mean - half, mean + half, color=color, alpha=0.2)
+            ax.axvline(mean, color=color, linestyle="--", label=f"{label} {mean:.2f} ± {half:.2f}")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("permutations")
         ax.set_title(panel, fontsize="medium")
