@@ -173,9 +173,9 @@ def run_tensor(
 
 
 def fill_cache(
-    cache_dir: Path, backbone: str, build_model, node: str, records, pre, settings
+    cache_dir: Path, backbone: str, build_model, nodes: list[str], records, pre, settings
 ) -> None:
-    """Extract one node of ``records`` into the feature cache at ``cache_dir`` (random weights).
+    """Extract ``nodes`` of ``records`` into the feature cache at ``cache_dir`` (random weights).
 
     The full path a run takes (``ensure_features``: hash, read, decode, forward,
     memmap write, commit); the callers time it or measure its memory.
@@ -186,7 +186,7 @@ def fill_cache(
         weights=SOURCE.label,
         weights_sha256=SOURCE.sha256,
         build_model=build_model,
-        nodes=[node],
+        nodes=nodes,
         records=records,
         preprocessing=pre,
         settings=settings,
@@ -198,7 +198,7 @@ def run_full(
 ) -> tuple[float, float]:
     start, cpu = time.perf_counter(), cpu_seconds()
     build = lambda: model.cpu()  # noqa: E731  built once, on the host
-    fill_cache(cache_dir, backbone, build, node, records, pre, settings)
+    fill_cache(cache_dir, backbone, build, [node], records, pre, settings)
     return time.perf_counter() - start, cpu_seconds() - cpu
 
 
@@ -298,7 +298,7 @@ def memory_child(n: int, work: Path) -> None:
         work / f"mem-cache-{n}",
         "resnet50",
         lambda: build_backbone("resnet50", SOURCE),
-        "layer1",
+        ["layer1"],
         records,
         Preprocessing(size=64),
         ExtractionSettings(batch_size=64, progress=False),

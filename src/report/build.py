@@ -24,8 +24,9 @@ from src.report.analysis import (
     transfer_matrices,
 )
 from src.report.comparison import comparison_table
+from src.report.depth import DEPTH_FIGURE, depth_section, scan_layers
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
-from src.report.runs import ReportData, class_name, job_record, organize_sweep
+from src.report.runs import JobRecord, ReportData, class_name, job_record, organize_sweep
 from src.report.stable_maps import stable_maps_table
 from src.report.summary import sweep_summary
 from src.report.tables import (
@@ -91,7 +92,7 @@ def load_sweep(
     parent = find_sweep(target, parent_run_id=parent_run_id, experiment=experiment)
     children = list_children(target, parent)
     records = [job_record(c.run_id, c.params, c.metrics) for c in children]
-    data = organize_sweep(records, reference_alpha, select)
+    data = _organize_scan(records, reference_alpha, dict(select or {}))
     logger.info(
         "sweep %s (%s): %d finished jobs, %d pairs, alphas %s",
         parent.run_id,
@@ -130,6 +131,18 @@ def load_sweep(
             run = other.main[key]
             other.main[key] = replace(run, path=read_json_artifact(target, run.run_id, "path.json"))
     return parent, data
+
+
+def _organize_scan(
+    records: list[JobRecord], reference_alpha: float, select: dict[str, Any]
+) -> ReportData:
+    """Organize a sweep; a layer scan shows its deepest layer, with every layer in ``scan``."""
+    kept = [r for r in records if all(r.params.get(k) == str(v) for k, v in select.items())]
+    if "layer" in select or len({r.params["layer"] for r in kept}) < 2:
+        return organize_sweep(records, reference_alpha, select)
+    deepest = scan_layers(kept)[-1]
+    data = organize_sweep(kept, reference_alpha, {**select, "layer": deepest})
+    return replace(data, scan=kept)
 
 
 def _pair_title(pair: tuple[str, str]) -> str:
@@ -287,11 +300,13 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name in FIGURES.values():
+    for name in (*FIGURES.values(), DEPTH_FIGURE):
         (out / name).unlink(missing_ok=True)
     for old in out.glob("fig[45]_path_*.png"):  # other linear probes' Fig. 4-5
         old.unlink()
     sections: list[tuple[str, str, list[Table]]] = []
+    if data.scan:
+        sections.append(("Layer scan: test R² against depth", *depth_section(data, out)))
     fig3_text, fig3_tables = _fig3(data, out)
     sections.append(("Fig. 3: alignment with individual feature maps", fig3_text, fig3_tables))
     sections.append(("Fig. 4 and 5: R² against sparsity", _sparsity(data, out), []))
@@ -348,7 +363,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
             indent=1,
         )
     )
-    figures = [out / name for name in FIGURES.values() if (out / name).is_file()]
+    figures = [out / n for n in (*FIGURES.values(), DEPTH_FIGURE) if (out / n).is_file()]
     figures += sorted(out.glob("fig[45]_path_*.png"))
     return [report_md, report_json, *figures]
 

@@ -192,6 +192,9 @@ class ReportData:
     probes : dict of str to ReportData
         When the sweep holds several probes: each probe's runs, arranged
         alike (the linear vs non-linear table); empty otherwise.
+    scan : list of JobRecord
+        When the sweep's runs differ in layer (a layer scan): every layer's
+        runs, for the depth section (:mod:`src.report.depth`); empty otherwise.
     """
 
     main: dict[tuple[str, str, float], JobRecord]
@@ -206,6 +209,7 @@ class ReportData:
     probe: str = DEFAULT_PROBE
     param: str = DEFAULT_PARAM
     probes: dict[str, ReportData] = field(default_factory=dict)
+    scan: list[JobRecord] = field(default_factory=list)
 
     @property
     def feature_dim(self) -> int:
