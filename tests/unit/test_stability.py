@@ -79,6 +79,7 @@ def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
     from omegaconf import OmegaConf
 
     from src.tracking.job_log import log_job
+    from src.tracking.query import read_binary_artifact
     from src.tracking.store import TrackingTarget, _client
 
     X, y = _planted()
@@ -110,3 +111,5 @@ def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
     np.testing.assert_array_equal(stored["frequency"], maps.frequency)
     png = client.download_artifacts(child.info.run_id, MONTAGE, str(tmp_path / "dl"))
     assert Path(png).read_bytes() == files[MONTAGE].read_bytes()  # logged as drawn, binary
+    assert read_binary_artifact(target, child.info.run_id, MONTAGE) == Path(png).read_bytes()
+    assert read_binary_artifact(target, child.info.run_id, "absent.png") is None  # optional
