@@ -9,9 +9,10 @@ they run in 2 worker processes and share fits through the on-disk memo
 (``paths.memo_dir``), which is emptied before each timed run so both start
 with no fit made. Both timed runs must extract nothing; the summary says how
 many times they did. The same sweep is timed once more without the controls
-(``controls=[]``: no random-weights or pixel probes): controls_ratio = sweep
-with controls / sweep without (issue 16 asks <= 1.5); the warm-up filled the
-controls' feature cache too, so both are warm.
+(``controls.kinds=[]``: no random-weights or pixel probes; the command line
+rejects ``controls=[]``): controls_ratio = sweep with controls / sweep without
+(issue 16 asks <= 1.5); the warm-up filled the controls' feature cache too, so
+both are warm.
 
 It also times the features side of one job in-process (hashing the images,
 finding and checksumming the cache entries), the cost every job of a sweep
@@ -112,7 +113,7 @@ def main() -> None:
         print(f"sweep of {args.alphas} alphas: {sweep_s:.1f} s")
         shutil.rmtree(memo, ignore_errors=True)
         bare_s, bare_log = run_tool(
-            work, "-m", *launcher, f"alpha={alphas}", *overrides, "controls=[]"
+            work, "-m", *launcher, f"alpha={alphas}", *overrides, "controls.kinds=[]"
         )
         print(f"the same sweep without controls: {bare_s:.1f} s")
         features_s = features_side_seconds(work, ["alpha=0.001", *overrides])
