@@ -8,7 +8,11 @@ the jobs share one process (the in-process memo); with ``--launcher joblib``
 they run in 2 worker processes and share fits through the on-disk memo
 (``paths.memo_dir``), which is emptied before each timed run so both start
 with no fit made. Both timed runs must extract nothing; the summary says how
-many times they did.
+many times they did. The same sweep is timed once more without the controls
+(``controls.kinds=[]``: no random-weights or pixel probes; the command line
+rejects ``controls=[]``): controls_ratio = sweep with controls / sweep without
+(issue 16 asks <= 1.5); the warm-up filled the controls' feature cache too, so
+both are warm.
 
 It also times the features side of one job in-process (hashing the images,
 finding and checksumming the cache entries), the cost every job of a sweep
@@ -107,6 +111,11 @@ def main() -> None:
         shutil.rmtree(memo, ignore_errors=True)
         sweep_s, sweep_log = run_tool(work, "-m", *launcher, f"alpha={alphas}", *overrides)
         print(f"sweep of {args.alphas} alphas: {sweep_s:.1f} s")
+        shutil.rmtree(memo, ignore_errors=True)
+        bare_s, bare_log = run_tool(
+            work, "-m", *launcher, f"alpha={alphas}", *overrides, "controls.kinds=[]"
+        )
+        print(f"the same sweep without controls: {bare_s:.1f} s")
         features_s = features_side_seconds(work, ["alpha=0.001", *overrides])
         print(f"features side of one job (warm cache, in-process): {features_s:.3f} s")
     load = os.getloadavg()
@@ -119,8 +128,12 @@ def main() -> None:
                 "single_s": round(single_s, 2),
                 "sweep_s": round(sweep_s, 2),
                 "ratio": round(sweep_s / single_s, 3),
+                "sweep_no_controls_s": round(bare_s, 2),
+                "controls_ratio": round(sweep_s / bare_s, 3),
                 "features_side_s_per_job": round(features_s, 3),
-                "extractions_in_timed_runs": (single_log + sweep_log).count("extracting "),
+                "extractions_in_timed_runs": (single_log + sweep_log + bare_log).count(
+                    "extracting "
+                ),
                 "overrides": overrides,
                 "loadavg_1m_at_end": round(load[0], 2),
             }

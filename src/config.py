@@ -304,7 +304,7 @@ def check_group_overrides(overrides: Sequence[str]) -> None:
 
     Examples
     --------
-    >>> check_group_overrides(["probe=lasso,ridge", "n_splits=3"])
+    >>> check_group_overrides(["probe=lasso,ridge", "n_splits=3", "controls=[]"])
     >>> check_group_overrides(["probe=lasso,rigde"])
     Traceback (most recent call last):
     ...
@@ -317,6 +317,8 @@ def check_group_overrides(overrides: Sequence[str]) -> None:
         if not sep or "(" in value or not (_CONF_DIR / key).is_dir():
             continue
         allowed = group_options(key)
+        if value.strip() == "[]":  # no option of the group (controls=[]: none)
+            continue
         for item in (v.strip() for v in value.split(",")):
             if item not in allowed and item != "null":
                 raise ScaleprobeError(

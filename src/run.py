@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from typing import Any
 
 import hydra
@@ -30,6 +31,7 @@ from src.probes.memo import ProbeMemo
 from src.probes.protocol import evaluate_job
 from src.probes.splits import check_split_sizes
 from src.probes.stability import bootstrap_coefs, stable_maps
+from src.report.montage import job_montage
 from src.targets.build import build_target
 from src.targets.select import probe_rows, target_rows
 from src.tracking.callbacks import PARENT_RUN_ENV
@@ -143,17 +145,21 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         **key_params(made.fields),  # how the features were made (their cache key's fields)
         **{f"stability.{k}": v for k, v in cfg.stability.items()},
     )
-    return log_job(
-        store,
-        parent_run_id,
-        cfg,
-        result,
-        path,
-        params=params,
-        weights_sha256=made.weights.sha256,
-        stable=maps,
-        extra=control_metrics(result.r2_test, controls) if controls else None,
-    )
+    X, y = data[train]
+    probed = [records[train][i].path for i in target_rows(target, records)[train]]  # X's rows
+    with tempfile.TemporaryDirectory() as tmp:
+        return log_job(
+            store,
+            parent_run_id,
+            cfg,
+            result,
+            path,
+            params=params,
+            weights_sha256=made.weights.sha256,
+            stable=maps,
+            extra=control_metrics(result.r2_test, controls) if controls else None,
+            files=job_montage(maps, X, probed, y, tmp),
+        )
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

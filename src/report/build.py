@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from src.atomic import atomic_open
 from src.errors import ScaleprobeError
 from src.probes.nulls import permutation_means, random_directions
 from src.probes.progress import log_progress
@@ -26,6 +27,7 @@ from src.report.analysis import (
 from src.report.comparison import comparison_table
 from src.report.depth import DEPTH_FIGURE, depth_section, scan_layers
 from src.report.figures import alignment_figure, null_figure, sparsity_figure, transfer_figure
+from src.report.montage import MONTAGE
 from src.report.runs import JobRecord, ReportData, class_name, job_record, organize_sweep
 from src.report.stable_maps import stable_maps_table
 from src.report.summary import sweep_summary
@@ -43,6 +45,7 @@ from src.tracking.query import (
     RunData,
     find_sweep,
     list_children,
+    read_binary_artifact,
     read_json_artifact,
     read_npy_artifact,
     sweep_status,
@@ -116,6 +119,9 @@ def load_sweep(
             null=read_json_artifact(target, run.run_id, "null.json"),
             stability=read_json_artifact(target, run.run_id, "stability.json")
             if "n_stable_maps" in run.metrics
+            else None,
+            montage=read_binary_artifact(target, run.run_id, MONTAGE)
+            if pair[0] == pair[1] and alpha == data.lasso_alpha and run.metrics.get("n_stable_maps")
             else None,
         )
     for pair in data.pairs:
@@ -270,6 +276,24 @@ def _transfer(data: ReportData, out: Path) -> tuple[str, list[Table]]:
     return text, transfer_tables(matrices, alpha)
 
 
+def _montage(data: ReportData, out: Path) -> str:
+    """Write the reference-alpha within-class run's montage (the first pair's); return its text."""
+    run = next(
+        (r for p in data.pairs if p[0] == p[1] and (r := data.get(p, data.lasso_alpha))
+         and r.montage),
+        None,
+    )  # fmt: skip
+    if run is None:
+        return "No within-class Lasso run at the reference alpha logged a montage.\n"
+    with atomic_open(out / MONTAGE, "wb") as f:
+        f.write(run.montage)
+    return (
+        f"![stable maps]({MONTAGE})\n\nThe {class_name(run.train_class)} Lasso at alpha="
+        f"{run.alpha:g}: per stable map, the 6 images that drive it most and least (labelled "
+        "with their target values).\n"
+    )
+
+
 def _probe_sections(data: ReportData, out: Path) -> list[tuple[str, str, list[Table]]]:
     """Return the linear vs non-linear table, and Fig. 4-5 of each other linear probe."""
     sections = [("Linear vs non-linear probes", "", [comparison_table(data.probes)])]
@@ -300,7 +324,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for name in (*FIGURES.values(), DEPTH_FIGURE):
+    for name in (*FIGURES.values(), DEPTH_FIGURE, MONTAGE):
         (out / name).unlink(missing_ok=True)
     for old in out.glob("fig[45]_path_*.png"):  # other linear probes' Fig. 4-5
         old.unlink()
@@ -312,7 +336,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     sections.append(("Fig. 4 and 5: R² against sparsity", _sparsity(data, out), []))
     sections.append(("Tables 1 and 2: within and across classes", "", [table1(data), table2(data)]))
     sections.append(("Null models", *_nulls(data, out)))
-    sections.append(("Stable maps", "", [stable_maps_table(data)]))
+    sections.append(("Stable maps", _montage(data, out), [stable_maps_table(data)]))
     sections.append(("Transfer matrix", *_transfer(data, out)))
     if data.probes:
         sections += _probe_sections(data, out)
@@ -365,6 +389,7 @@ def write_report(data: ReportData, out_dir: str | Path, source: Mapping[str, str
     )
     figures = [out / n for n in (*FIGURES.values(), DEPTH_FIGURE) if (out / n).is_file()]
     figures += sorted(out.glob("fig[45]_path_*.png"))
+    figures += [out / MONTAGE] if (out / MONTAGE).is_file() else []
     return [report_md, report_json, *figures]
 
 

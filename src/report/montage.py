@@ -26,10 +26,13 @@ from numpy.typing import ArrayLike
 from src.atomic import atomic_open
 from src.data.images import load_rgb_image, resize_square
 from src.errors import ScaleprobeError
+from src.probes.stability import StableMaps
 
-__all__ = ["MontageLayout", "driving_images", "montage"]
+__all__ = ["MONTAGE", "MontageLayout", "driving_images", "job_montage", "montage"]
 
 _DPI = 100
+# The job artifact (and the report file) holding the montage.
+MONTAGE = "stable_maps.png"
 
 
 @dataclass(frozen=True)
@@ -155,3 +158,23 @@ def montage(
         fig.savefig(out, dpi=_DPI, format="png")
     plt.close(fig)
     return Path(path), layout, rows
+
+
+def job_montage(
+    stable: StableMaps | None,
+    features: ArrayLike,
+    paths: Sequence[str],
+    targets: ArrayLike,
+    directory: str | Path,
+) -> dict[str, Path]:
+    """Draw a job's montage into ``directory``; return ``{MONTAGE: its path}``, or ``{}``.
+
+    Nothing is drawn for a probe without selection (``stable`` None) or a Lasso
+    with no stable map: there is no map to look at.
+    """
+    if stable is None or stable.stable.size == 0:
+        return {}
+    path, _, _ = montage(
+        features, paths, targets, stable.stable, Path(directory) / MONTAGE, coef=stable.mean_coef
+    )
+    return {MONTAGE: path}

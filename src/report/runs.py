@@ -80,6 +80,8 @@ class JobRecord:
         The permutation null of the job's alpha (``null.json``), if loaded.
     stability : dict or None
         The Lasso's stable maps (``stability.json``), if logged and loaded.
+    montage : bytes or None
+        The PNG of what those maps respond to (``stable_maps.png``), if loaded.
     """
 
     run_id: str
@@ -90,6 +92,7 @@ class JobRecord:
     path: dict[str, Any] | None = None
     null: dict[str, Any] | None = None
     stability: dict[str, Any] | None = None
+    montage: bytes | None = None
 
     @property
     def train_class(self) -> str:

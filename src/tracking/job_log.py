@@ -109,13 +109,15 @@ def log_job(
     weights_sha256: str,
     stable: StableMaps | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
+    files: Mapping[str, str | Path] | None = None,
 ) -> dict[str, float]:
     """Log the job as a child run of ``parent_run_id``; return its summary.
 
     ``stable`` (the Lasso's stable maps) adds the metric ``n_stable_maps`` and
     the artifact ``stability.json``. ``extra``: further per-split metrics on
     the job's splits (the controls', :mod:`src.probes.controls`), logged like
-    the protocol's own.
+    the protocol's own. ``files``: further artifacts as they are (the stable
+    maps' montage, ``stable_maps.png``).
 
     Without ``parent_run_id`` (a single run, not a sweep) the parent is
     created here, after all the work succeeded, so a failed run logs nothing.
@@ -152,6 +154,7 @@ def log_job(
             "null.json": _null_json(result),
             **({"stability.json": stable.to_json()} if stable is not None else {}),
         },
+        files=files,
     )
     if own_parent:
         end_run(target, parent_run_id)

@@ -8,6 +8,7 @@ logged in a few batched calls: it is FINISHED only once every value is in.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -159,11 +160,13 @@ def log_child_run(
     arrays: Mapping[str, np.ndarray],
     tags: Mapping[str, str],
     texts: Mapping[str, str] | None = None,
+    files: Mapping[str, str | Path] | None = None,
 ) -> str:
     """Log one job as a child of ``parent_run_id`` and return the child's id.
 
     ``per_split`` become metric histories (mean last), ``scalars`` single
-    metrics, ``arrays`` ``.npy`` artifacts, ``texts`` text artifacts. The run
+    metrics, ``arrays`` ``.npy`` artifacts, ``texts`` text artifacts, ``files``
+    ``{artifact name: file}`` copied as they are (binary: a PNG). The run
     is marked FAILED if any call fails, so no child looks finished while
     missing values.
     """
@@ -194,6 +197,8 @@ def log_child_run(
                 np.save(Path(tmp) / f"{name}.npy", np.asarray(array), allow_pickle=False)
             for name, text in (texts or {}).items():
                 (Path(tmp) / name).write_text(text)
+            for name, file in (files or {}).items():
+                shutil.copyfile(file, Path(tmp) / name)
             client.log_artifacts(run_id, tmp)
     except BaseException:
         client.set_terminated(run_id, status="FAILED")

@@ -34,6 +34,7 @@ __all__ = [
     "find_sweep",
     "list_child_runs",
     "list_children",
+    "read_binary_artifact",
     "read_json_artifact",
     "read_npy_artifact",
     "sweep_status",
@@ -348,3 +349,15 @@ def read_json_artifact(target: TrackingTarget, run_id: str, path: str) -> Any:
     """
     with tempfile.TemporaryDirectory() as tmp:
         return json.loads(_download(target, run_id, path, tmp).read_text())
+
+
+def read_binary_artifact(target: TrackingTarget, run_id: str, path: str) -> bytes | None:
+    """Return a top-level binary artifact of a run (e.g. ``stable_maps.png``); None if not logged.
+
+    Optional artifacts (a montage exists only when a map was stable) are looked
+    up first, so a run without one is not an error.
+    """
+    if path not in {f.path for f in _client(target).list_artifacts(run_id)}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        return _download(target, run_id, path, tmp).read_bytes()

@@ -4,7 +4,8 @@ import numpy as np
 from PIL import Image
 
 from src.data.images import load_rgb_image, resize_square
-from src.report.montage import driving_images, montage
+from src.probes.stability import stable_maps
+from src.report.montage import MONTAGE, driving_images, job_montage, montage
 
 N, D = 20, 8
 
@@ -43,3 +44,18 @@ def test_montage_png_size_and_tiles_are_the_dataset_images(tmp_path):
             tile = png[top : top + 32, left : left + 32]
             expected = np.asarray(resize_square(load_rgb_image(paths[rows[r, c]]), 32))
             np.testing.assert_array_equal(tile, expected)
+
+
+def test_job_montage_draws_the_stable_maps_and_nothing_without_them(tmp_path):
+    paths, X, y = _dataset(tmp_path)
+    coef = np.zeros((4, D))
+    coef[:, [2, 5]] = [0.3, -0.1]  # maps 2 and 5 selected in every split, 0 once
+    coef[0, 0] = 0.2
+    stable = stable_maps(coef, threshold=0.8)
+    ((name, out),) = job_montage(stable, X, paths, y, tmp_path).items()
+    assert name == MONTAGE == out.name
+    ref, layout, _ = montage(X, paths, y, [2, 5], tmp_path / "ref.png", coef=stable.mean_coef)
+    assert layout.n_rows == 2  # the two stable maps, most stable first
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(ref)))
+    assert job_montage(None, X, paths, y, tmp_path / "none") == {}  # a probe without selection
+    assert job_montage(stable_maps(coef[:1] * 0), X, paths, y, tmp_path / "none") == {}

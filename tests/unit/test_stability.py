@@ -1,13 +1,16 @@
 """Selection frequencies of the Lasso's feature maps on planted sparse data."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from src.errors import ScaleprobeError
 from src.probes.protocol import evaluate_pair
 from src.probes.stability import bootstrap_coefs, stable_maps
+from src.report.montage import MONTAGE, job_montage
 
 D, PLANTED, ALPHA = 60, np.array([3, 17, 42]), 0.005
 
@@ -76,6 +79,7 @@ def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
     from omegaconf import OmegaConf
 
     from src.tracking.job_log import log_job
+    from src.tracking.query import read_binary_artifact
     from src.tracking.store import TrackingTarget, _client
 
     X, y = _planted()
@@ -85,7 +89,17 @@ def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
     maps = stable_maps(result.coef, threshold=0.8)
     target = TrackingTarget(f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path))
     cfg = OmegaConf.create({"pair": {"name": "a_b"}, "probe": {"value": ALPHA}})
-    log_job(target, None, cfg, result, [result], params={}, weights_sha256="0", stable=maps)
+    images = tmp_path / "images"
+    images.mkdir()
+    paths = []
+    for i in range(len(y)):  # one small image per feature row, for the montage
+        paths.append(str(images / f"{i}.png"))
+        Image.fromarray(np.full((8, 8, 3), i, dtype=np.uint8)).save(paths[-1])
+    files = job_montage(maps, X, paths, y, images)
+    log_job(
+        target, None, cfg, result, [result], params={}, weights_sha256="0", stable=maps,
+        files=files,
+    )  # fmt: skip
     client = _client(target)
     runs = client.search_runs([client.get_experiment_by_name("scaleprobe").experiment_id])
     (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -95,3 +109,7 @@ def test_job_logs_stable_maps_as_metric_and_json_artifact(tmp_path):
         stored = json.load(f)
     assert set(PLANTED.tolist()) <= set(stored["stable"])
     np.testing.assert_array_equal(stored["frequency"], maps.frequency)
+    png = client.download_artifacts(child.info.run_id, MONTAGE, str(tmp_path / "dl"))
+    assert Path(png).read_bytes() == files[MONTAGE].read_bytes()  # logged as drawn, binary
+    assert read_binary_artifact(target, child.info.run_id, MONTAGE) == Path(png).read_bytes()
+    assert read_binary_artifact(target, child.info.run_id, "absent.png") is None  # optional
