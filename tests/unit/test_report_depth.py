@@ -24,8 +24,10 @@ def _scan():
                 metrics = dict(record.metrics)
                 metrics.update(
                     r2_test_random_weights=0.1 * depth,
+                    r2_test_random_weights_std=0.04,
                     r2_test_random_weights_ci95=0.05,
                     r2_test_pixels=0.2,
+                    r2_test_pixels_std=0.008,
                     r2_test_pixels_ci95=0.01,
                     angle_deg=10.0 * depth + (pair[0] != pair[1]) * 50.0,
                 )
