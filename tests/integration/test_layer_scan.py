@@ -32,7 +32,7 @@ def passes(monkeypatch):
 def _jobs(compose_config, shared_dirs, tmp_path, layers):
     jobs = []
     for layer in layers:
-        cfg = compose_config([*TINY, "n_permutations=2", f"layer.name={layer}"])
+        cfg = compose_config([*TINY, "n_permutations=2", f"layer.name={layer}", "controls=[]"])
         with open_dict(cfg):
             del cfg["hydra"]  # its sweep paths need a running Hydra job
             cfg.paths.data_dir = str(shared_dirs["data"])

@@ -83,6 +83,7 @@ def test_joblib_sweep_on_cold_cache_extracts_once_and_logs_under_one_parent(tmp_
             "hydra.launcher.n_jobs=2",
             "alpha=0,0.001,0.01",
             "pair=albatross_kite",
+            "controls=[]",  # the count below is of the backbone's entries
             *TINY,
         ],
         cwd=tmp_path,
