@@ -65,7 +65,7 @@ def test_fresh_clone_repro_runs_end_to_end_then_is_a_no_op(pipeline):
     assert manifest[0].startswith("class_id,image_id,file,")
     assert len(manifest) == 1 + 2 * 16
     assert str(repo) not in "\n".join(manifest)  # paths relative to the data root
-    assert len(entries(repo)) == 6  # per class: the backbone's entry and the two pixel controls'
+    assert len(entries(repo)) == 2
     summary = json.loads((repo / "results" / "probes.json").read_text())
     assert summary["n_runs"] == summary["n_finished"] == 2
     assert set(summary["runs"]["albatross_kite"]) == {"alpha=0.0", "alpha=0.01"}
