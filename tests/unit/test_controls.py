@@ -7,6 +7,7 @@ import pytest
 import torch
 from omegaconf import open_dict
 from PIL import Image
+from tiny_run import TINY, assert_one_line_and_nothing_cached
 
 import src.run
 from src.data.boxes import Box
@@ -117,3 +118,19 @@ def test_random_bn_sets_batchnorm_statistics_to_those_of_the_images(tmp_path):
     images = np.stack([load_image_row(r.path, 16)[0] for r in records]).astype(np.float64)
     np.testing.assert_allclose(out[0].running_mean, images.mean(axis=(0, 2, 3)) / 255, rtol=1e-5)
     assert out[0].momentum == 0.1  # restored after the cumulative passes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["controls.kinds=[random_weights,pixel]"], r"controls.kinds has 'pixel'; allowed: "),
+        (["controls.histogram_bins=0"], r"controls.histogram_bins=0 is out of range"),
+        (["controls.thumbnail_size=100"], r"controls.thumbnail_size=100 is out of range"),
+        (["controls.random_bn=sometimes"], r"controls.random_bn='sometimes' is not allowed"),
+    ],
+)
+def test_a_bad_control_setting_is_one_line_and_caches_nothing(
+    overrides, message, compose_config, shared_dirs, tmp_path
+):
+    cfg = compose_config([*TINY, *overrides])
+    assert_one_line_and_nothing_cached(cfg, shared_dirs, tmp_path, message)
