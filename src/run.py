@@ -131,6 +131,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
         probe=probe,
         value=value,
         memo=_MEMO,
+        store=shared_fits,
         **protocol,
     )
     params = job_params(

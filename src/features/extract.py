@@ -471,6 +471,8 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     # Rows travel inside each batch, so Lightning's own batch indices are not needed.
     warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
+    # On a SLURM login node (srun on PATH) a plain run is not an error: no hint per extraction.
+    warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
     multi = settings.accelerator == "gpu" and settings.devices not in (1, "1")
     return pl.Trainer(
         accelerator=settings.accelerator,

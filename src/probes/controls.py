@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 
 from src.probes.base import GridProbe
-from src.probes.protocol import evaluate_pair
+from src.probes.protocol import evaluate_job
 
 __all__ = ["control_metrics", "evaluate_controls"]
 
@@ -64,7 +63,7 @@ def evaluate_controls(
     sources: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]],
     *,
     probe: GridProbe,
-    value: float,
+    value: float | str,
     **protocol: Any,
 ) -> dict[str, np.ndarray]:
     """Return each control source's per-split test R² with the job's probe, value and splits.
@@ -73,13 +72,17 @@ def evaluate_controls(
     ``protocol["train_class"]`` and ``protocol["test_class"]``; the job's own
     rows, :func:`~src.targets.select.probe_rows`); ``protocol``
     is the job's :func:`~src.probes.protocol.evaluate_pair` keywords (same
-    seed, so the same splits). Only ``value`` is fitted, with one permutation
-    (the controls need no null of their own).
+    seed, so the same splits; its ``memo`` and ``store`` too). Each control is
+    fitted on the probe's whole grid, as the job's own features are, so every
+    job of a sweep over the value reads the first job's fits from the memo or
+    the on-disk store instead of refitting its controls; with one permutation
+    and no inner cross-validation (the controls need no null or ``r2_cv``).
     """
-    single = clone(probe).set_params(grid=[value])
-    settings = {**protocol, "n_permutations": 1}
+    settings = {**protocol, "n_permutations": 1, "inner_folds": None}
     train, test = protocol["train_class"], protocol["test_class"]
     return {
-        name: evaluate_pair(*rows[train], *rows[test], probe=single, **settings)[0].r2_test
+        name: evaluate_job(*rows[train], *rows[test], probe=probe, value=value, **settings)[
+            0
+        ].r2_test
         for name, rows in sources.items()
-    }  # fmt: skip
+    }

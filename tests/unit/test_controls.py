@@ -16,6 +16,8 @@ from src.features.batchnorm import recalibrate_batchnorm
 from src.features.extract import Preprocessing, load_image_row
 from src.features.pixels import histogram_features, pixel_features
 from src.probes.controls import control_metrics, evaluate_controls
+from src.probes.disk_memo import ResultStore
+from src.probes.memo import ProbeMemo
 from src.probes.ridge import RidgeProbe
 
 
@@ -134,3 +136,31 @@ def test_a_bad_control_setting_is_one_line_and_caches_nothing(
 ):
     cfg = compose_config([*TINY, *overrides])
     assert_one_line_and_nothing_cached(cfg, shared_dirs, tmp_path, message)
+
+
+def test_controls_of_a_sweeps_other_values_are_read_not_refitted(tmp_path):
+    """Issue 16.7 / 18.3: a control is fitted on the probe's grid once per sweep, not per job."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 5)), rng.normal(size=30)
+    sources = {"random_weights": {"a": (X, y)}}
+    protocol = dict(
+        same_class=True, n_splits=3, n_train=20, n_test=10, seed=0,
+        train_class="a", test_class="a",
+    )  # fmt: skip
+    probe = RidgeProbe(grid=[0.1, 1.0, 10.0])
+    memo, store = ProbeMemo(), ResultStore(tmp_path / "memo")
+    first = evaluate_controls(sources, probe=probe, value=0.1, memo=memo, store=store, **protocol)
+    misses = memo.misses
+    second = evaluate_controls(sources, probe=probe, value=10.0, memo=memo, store=store, **protocol)
+    assert memo.misses == misses  # the second value is read off the first job's grid
+    alone = evaluate_controls(sources, probe=RidgeProbe(grid=[10.0]), value=10.0, **protocol)
+    np.testing.assert_allclose(second["random_weights"], alone["random_weights"], rtol=1e-10)
+    assert not np.allclose(first["random_weights"], second["random_weights"])
+    # another process (a fresh memo) reads the on-disk store: no fit at all
+    other = ResultStore(store.root)
+    again = evaluate_controls(
+        sources, probe=probe, value=1.0, memo=ProbeMemo(), store=other, **protocol
+    )
+    assert len(again["random_weights"]) == 3
+    assert (other.hits, other.misses) == (1, 0)
+    assert store.misses == 1  # the first job's one fit of the grid, written to disk
