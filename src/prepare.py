@@ -199,8 +199,12 @@ def prepare(cfg: DictConfig) -> dict[str, str]:
         logger.info("wrote %s: %d images of %d classes", manifest, rows, len(classes))
         return {}
     from src.features.classes import class_features_from_config  # torch loads only to extract
+    from src.features.controls import control_features
 
     _, keys, source, _ = class_features_from_config(cfg, records)
+    # The controls' entries too (conf/controls), so the probes stage's jobs find every
+    # feature they read in this stage's output and write nothing into it.
+    control_features(cfg, records)
     log_probed(records, counts)
     for class_id, key in keys.items():
         logger.info("features of %s: %s/%s", class_id, cfg.paths.cache_dir, key)

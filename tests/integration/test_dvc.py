@@ -65,7 +65,10 @@ def test_fresh_clone_repro_runs_end_to_end_then_is_a_no_op(pipeline):
     assert manifest[0].startswith("class_id,image_id,file,")
     assert len(manifest) == 1 + 2 * 16
     assert str(repo) not in "\n".join(manifest)  # paths relative to the data root
-    assert len(entries(repo)) == 2
+    # the backbone's two classes and their pixel controls (histogram, thumbnail); the
+    # random-weights control of a random backbone is the backbone's own entry
+    assert len(entries(repo)) == 2 + 2 * 2
+    assert "extracting" not in first.split("Running stage 'probes'")[1], first[-4000:]
     summary = json.loads((repo / "results" / "probes.json").read_text())
     assert summary["n_runs"] == summary["n_finished"] == 2
     assert set(summary["runs"]["albatross_kite"]) == {"alpha=0.0", "alpha=0.01"}
