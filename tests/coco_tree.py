@@ -164,3 +164,50 @@ def write_coco_tree(root: Path) -> dict[str, Any]:
         "e_union": int((rect[0] | rect[1]).sum()),
     }
     return {"images": images_dir, "annotations": path, "expected": expected}
+
+
+def write_coco_run_tree(root: Path, n_per_class: int = 16, size: int = 96) -> dict[str, Path]:
+    """Write a COCO tree big enough for a tiny run: ``n_per_class`` birds and kites, one each.
+
+    Each image shows its object (a white rectangle for a bird, as a polygon;
+    a grey disk for a kite, as compressed RLE) of a size drawn from a seeded
+    generator on a dark background, so box and mask areas vary per image.
+    """
+    images_dir = root / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    images, annotations = [], []
+    for i in range(2 * n_per_class):
+        bird = i % 2 == 0
+        half = float(rng.uniform(0.1, 0.4) * size)
+        cx, cy = (float(v) for v in rng.uniform(half, size - half, 2))
+        pixels = np.full((size, size, 3), 20, np.uint8)
+        if bird:
+            rect = (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+            segmentation: Any = [rect_polygon(rect)]
+            mask = raster(segmentation, size, size)
+        else:
+            mask = (((xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2) <= half**2).astype(np.uint8)
+            rle = coco_mask.encode(np.asfortranarray(mask))
+            segmentation = {"counts": rle["counts"].decode("ascii"), "size": [size, size]}
+        pixels[mask.astype(bool)] = 230 if bird else 150
+        stem = f"{i:012d}"
+        Image.fromarray(pixels).save(images_dir / f"{stem}.jpg", format="JPEG")
+        images.append({"id": i, "file_name": f"{stem}.jpg", "width": size, "height": size})
+        bbox = mask_bbox(mask)
+        annotations.append(
+            {
+                "id": 1000 + i,
+                "image_id": i,
+                "category_id": 1 if bird else 2,
+                "iscrowd": 0,
+                "bbox": bbox,
+                "segmentation": segmentation,
+            }
+        )
+    path = root / "instances.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES})
+    )
+    return {"images": images_dir, "annotations": path}
