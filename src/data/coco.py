@@ -235,9 +235,10 @@ def load_coco_records(
     content = read_coco(file)
     wanted = _category_ids(content["categories"], names, file)
 
+    wanted_ids = set(wanted.values())
     by_image: dict[Any, list[Mapping[str, Any]]] = {}
     for obj in content["annotations"]:
-        if obj["category_id"] in wanted.values():
+        if obj["category_id"] in wanted_ids:
             by_image.setdefault(obj["image_id"], []).append(obj)
     per_class: dict[str, list[ImageRecord]] = {name: [] for name in names}
     counts = {name: RecordCounts() for name in names}

@@ -327,3 +327,16 @@ def test_a_category_id_on_the_command_line_is_accepted(compose_config, tree) -> 
     validate_config(cfg)
     with open_dict(cfg):
         assert cfg.pair.train_class == 1  # an int, as Hydra parses it
+
+
+def test_a_stated_size_that_differs_from_the_image_follows_on_size_mismatch(tree, tmp_path) -> None:
+    content = json.loads(tree["annotations"].read_text())
+    content["images"][0]["width"] = WIDTH + 20  # a.jpg is WIDTH wide
+    path = _write(tmp_path / "size.json", content)
+    records, counts = load_coco_records(tree["images"], path, ["bird"])
+    assert counts["bird"].size_mismatch == 1
+    assert _by_id(records)["a"].width == WIDTH  # the image's own size
+    _, counts = load_coco_records(tree["images"], path, ["bird"], on_size_mismatch="skip")
+    assert (counts["bird"].kept, counts["bird"].size_mismatch_skipped) == (4, 1)
+    with pytest.raises(ScaleprobeError, match=r"size.json: annotation size 100x60 differs"):
+        load_coco_records(tree["images"], path, ["bird"], on_size_mismatch="error")
