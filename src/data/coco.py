@@ -156,28 +156,34 @@ def _chosen_mask_area(
     policy: str,
     image: Mapping[str, Any],
     file: Path,
+    unreadable: list[str],
 ) -> float | None:
-    """Return the mask area of what ``policy`` chose: one object's, or the union's; None: no masks.
+    """Return the mask area of what ``policy`` chose: one object's, or the union's; None: no mask.
 
     ``largest`` picks by box area (as the box does), so box and mask are of the
     same object; ``union`` is the union of every object's mask, as the box is
-    the box enclosing them all.
+    the box enclosing them all. A segmentation pycocotools cannot read gives
+    ``None`` and its reason is appended to ``unreadable``: a box target still
+    runs, ``target.area=mask`` stops naming the image.
     """
     chosen = objects if policy == "union" else [objects[list(boxes).index(box)]]
     if any("segmentation" not in obj for obj in chosen):
         return None
     height, width = int(image["height"]), int(image["width"])
     try:
+        if any(not obj["segmentation"] for obj in chosen):
+            raise ValueError("the segmentation is empty")
         if policy == "union":
             return _union_area([obj["segmentation"] for obj in chosen], height, width)
         return mask_area(chosen[0]["segmentation"], height, width)
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, IndexError) as error:
         ids = [obj.get("id") for obj in chosen]
         reason = " ".join(str(error).split()) or type(error).__name__
-        raise ScaleprobeError(
-            f"{file}: the segmentation of annotation id {ids[0] if len(ids) == 1 else ids} "
-            f"(image {image['file_name']}) cannot be read: {reason}"
-        ) from None
+        unreadable.append(
+            f"annotation id {ids[0] if len(ids) == 1 else ids} (image {image['file_name']}): "
+            f"{reason}"
+        )
+        return None
 
 
 def load_coco_records(
@@ -224,8 +230,8 @@ def load_coco_records(
     ------
     ScaleprobeError
         If an argument is invalid, the folder or file is missing, the file is not
-        COCO, a class is not a category, a class has no usable image, or a box or
-        segmentation is malformed.
+        COCO, a class is not a category, a class has no usable image, or a box is
+        malformed (an unreadable segmentation is a warning: no mask area).
     """
     check_policy(policy)
     check_size_policy(on_size_mismatch)
@@ -242,6 +248,7 @@ def load_coco_records(
             by_image.setdefault(obj["image_id"], []).append(obj)
     per_class: dict[str, list[ImageRecord]] = {name: [] for name in names}
     counts = {name: RecordCounts() for name in names}
+    unreadable: dict[str, list[str]] = {name: [] for name in names}  # segmentations, per class
     for image in content["images"]:
         objects = by_image.get(image["id"])
         if not objects:
@@ -286,7 +293,9 @@ def load_coco_records(
                     width=size[0],
                     height=size[1],
                     box=box,
-                    mask_area=_chosen_mask_area(usable, box, boxes, policy, image, file),
+                    mask_area=_chosen_mask_area(
+                        usable, box, boxes, policy, image, file, unreadable[name]
+                    ),
                 )
             )
             tally.kept += 1
@@ -300,6 +309,14 @@ def load_coco_records(
             )
         records.extend(sorted(per_class[name], key=lambda r: r.image_id))
         log_counts(name, counts[name])
+        if unreadable[name]:
+            logger.warning(
+                "class %s: %d segmentations cannot be read, those images have no mask area "
+                "(target.area=mask will stop on them); first: %s",
+                name,
+                len(unreadable[name]),
+                unreadable[name][0],
+            )
         if counts[name].crowd:
             logger.info(
                 "class %s: %d iscrowd objects skipped (%d images had only those)",

@@ -70,8 +70,8 @@ class ScaleTarget(Target):
                 if record.mask_area is None:
                     raise ScaleprobeError(
                         f"target.area=mask needs the object's mask and image {record.path} has "
-                        "none (only data=coco annotations with a segmentation carry one); use "
-                        "target.area=box"
+                        "none (only data=coco annotations with a readable segmentation carry "
+                        "one); use target.area=box"
                     )
         return super().rows(records)
 

@@ -221,12 +221,28 @@ def test_a_missing_images_dir_is_one_line(tree, tmp_path) -> None:
         load_coco_records(tmp_path / "nope", tree["annotations"], ["bird"])
 
 
-def test_a_malformed_segmentation_or_bbox_names_the_annotation(tree, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "segmentation",
+    [{"counts": [3, 4], "size": [10, 10]}, [], [[1, 2, 3, 4]], [["x", 1, 2, 3, 4, 5]]],
+)
+def test_an_unreadable_segmentation_is_a_warning_and_stops_only_the_mask_target(
+    tree, tmp_path, caplog, segmentation
+) -> None:
     content = json.loads(tree["annotations"].read_text())
-    content["annotations"][0]["segmentation"] = {"counts": [3, 4], "size": [10, 10]}
-    path = _write(tmp_path / "rle.json", content)
-    with pytest.raises(ScaleprobeError, match=r"annotation id 100 .*RLE size \[10, 10\] differs"):
-        load_coco_records(tree["images"], path, ["bird"])
+    content["annotations"][0]["segmentation"] = segmentation  # a.jpg's bird, id 100
+    path = _write(tmp_path / "seg.json", content)
+    records, counts = load_coco_records(tree["images"], path, ["bird"])
+    assert counts["bird"].kept == 5
+    assert _by_id(records)["a"].mask_area is None
+    assert "1 segmentations cannot be read" in caplog.text
+    assert "first: annotation id 100 (image a.jpg)" in caplog.text
+    assert len(ScaleTarget().values(records)) == 5  # the box target still runs
+    with pytest.raises(ScaleprobeError, match=r"image .*a.jpg has none"):
+        ScaleTarget(area="mask").rows(records)
+
+
+def test_a_malformed_bbox_names_the_annotation(tree, tmp_path) -> None:
+    content = json.loads(tree["annotations"].read_text())
     content["annotations"][0]["bbox"] = [1, 2, 3]
     path = _write(tmp_path / "bbox.json", content)
     with pytest.raises(ScaleprobeError, match=r"annotation id 100 has bbox \[1, 2, 3\]"):
