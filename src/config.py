@@ -18,11 +18,12 @@ __all__ = ["RULES", "Rule", "check_group_overrides", "group_options", "validate_
 
 _CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _POLICIES = ("single", "largest", "union")
-_DATA_SOURCES = ("synthetic", "imagenet", "voc")
+_DATA_SOURCES = ("synthetic", "imagenet", "voc", "coco")
 _SIZE_MISMATCH = ("use_image", "skip", "error")
 _LAYOUTS = {
     "imagenet": "the ILSVRC folder holding train/<wnid>/*.JPEG and Annotation/<wnid>/*.xml",
     "voc": "the VOC year folder holding JPEGImages/ and Annotations/",
+    "coco": "the COCO images folder (train2017/) that data.annotations' file_name entries are in",
 }
 
 
@@ -49,6 +50,22 @@ def _preset(cfg: DictConfig) -> bool:
 
 def _synthetic(cfg: DictConfig) -> bool:
     return cfg.data.name == "synthetic"
+
+
+def _not_coco(cfg: DictConfig) -> bool:
+    """COCO classes may be category ids (``pair.train_class=16``), checked by validate_config."""
+    return cfg.data.name != "coco"
+
+
+def _scale(cfg: DictConfig) -> bool:
+    """Say whether the target is the scale's with an ``area`` key (else its default, box)."""
+    return cfg.target.get("_target_") == "src.targets.scale.ScaleTarget" and "area" in cfg.target
+
+
+def _areas() -> tuple[str, ...]:
+    from src.targets.scale import AREAS
+
+    return AREAS
 
 
 def _probe(*classes: str) -> Callable[[DictConfig], bool]:
@@ -178,13 +195,14 @@ RULES: dict[str, Rule] = {
         Rule("backbone.input_size", "integer", minimum=32, also=("auto",)),
         Rule("layer.name", "name"),
         Rule("layer.pooling", "choice", choices=_poolings, when=_has_pooling),
-        Rule("pair.train_class", "name"),
-        Rule("pair.test_class", "name"),
+        Rule("pair.train_class", "name", when=_not_coco),
+        Rule("pair.test_class", "name", when=_not_coco),
         Rule("data.name", "choice", choices=_DATA_SOURCES),
         Rule("data.policy", "choice", choices=_POLICIES),
         Rule("data.on_size_mismatch", "choice", choices=_SIZE_MISMATCH),
         Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
         Rule("target.axis", "choice", choices=_axes, when=_position),
+        Rule("target.area", "choice", choices=_areas, when=_scale),
         Rule("target.path", "name", when=_csv_target),
         Rule("target.column", "name", when=_csv_target),
         Rule("target.id_column", "name", when=_csv_target),
@@ -266,13 +284,20 @@ def validate_config(cfg: DictConfig) -> None:
             rule.check(_value(cfg, rule.key))
     create_backbone_spec(cfg.backbone)  # every other backbone key, one line per mistake
     control_kinds(cfg)  # a list of names: one line for an unknown one
-    if cfg.data.name in ("imagenet", "voc"):
+    if cfg.data.name in _LAYOUTS:
         root = Path(_value(cfg, "data.root"))
         if not root.is_dir():
             layout = _LAYOUTS[cfg.data.name]
             raise ScaleprobeError(
                 f"data.root={str(root)!r} is not a directory; point it at {layout}"
             )
+    if cfg.data.name == "coco":
+        _check_coco(cfg)
+    if _scale(cfg) and _value(cfg, "target.area") == "mask" and cfg.data.name != "coco":
+        raise ScaleprobeError(
+            f"target.area=mask needs object masks and data={cfg.data.name} has none "
+            "(only data=coco carries segmentations); use target.area=box"
+        )
     if _synthetic(cfg):
         from src.data.synthetic import SYNTHETIC_CLASSES
 
@@ -282,6 +307,24 @@ def validate_config(cfg: DictConfig) -> None:
                     f"{key}={_value(cfg, key)!r} is not a class of the synthetic set; "
                     f"choose from {list(SYNTHETIC_CLASSES)}"
                 )
+
+
+def _check_coco(cfg: DictConfig) -> None:
+    """Check what COCO reads up front: the instances file and classes (names or category ids)."""
+    annotations = Path(_value(cfg, "data.annotations"))
+    if not annotations.is_file():
+        raise ScaleprobeError(
+            f"data.annotations={str(annotations)!r} is not a file; point it at a COCO "
+            "instances_*.json"
+        )
+    for key in ("pair.train_class", "pair.test_class"):
+        value = _value(cfg, key)
+        category_id = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        if not category_id and (not isinstance(value, str) or not value):
+            raise ScaleprobeError(
+                f"{key}={value!r} is not allowed; expected a COCO category name or id "
+                "(pair.train_class=bird, pair.train_class=16)"
+            )
 
 
 def group_options(group: str) -> list[str]:

@@ -51,7 +51,8 @@ _MEMO = ProbeMemo()
 
 def _protocol_args(cfg: DictConfig) -> dict[str, Any]:
     """Return the pair protocol's split settings as the config gives them."""
-    train_class, test_class = cfg.pair.train_class, cfg.pair.test_class
+    # str: a COCO category id given bare (pair.train_class=16) is a class name like the others
+    train_class, test_class = str(cfg.pair.train_class), str(cfg.pair.test_class)
     return {
         "same_class": train_class == test_class,
         "n_splits": cfg.n_splits,

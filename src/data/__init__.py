@@ -8,6 +8,7 @@ from src.data.annotations import (
     write_voc_xml,
 )
 from src.data.boxes import BOX_POLICIES, Box, scale_ratio, select_box
+from src.data.coco import load_coco_records
 from src.data.imagenet import load_imagenet_records
 from src.data.images import load_rgb_image, resize_square
 from src.data.records import ImageRecord, RecordCounts
@@ -24,6 +25,7 @@ __all__ = [
     "ImageRecord",
     "RecordCounts",
     "generate_synthetic_dataset",
+    "load_coco_records",
     "load_imagenet_records",
     "load_rgb_image",
     "load_voc_records",

@@ -2,7 +2,7 @@
 
 An :class:`ImageRecord` is one usable image (identity, size, box), the same for
 synthetic and real data; the dataset loaders (:mod:`src.data.imagenet`,
-:mod:`src.data.voc`) make them and nothing downstream opens an annotation.
+:mod:`src.data.voc`, :mod:`src.data.coco`) make them and nothing downstream opens an annotation.
 Each rule that drops an image is counted per class in :class:`RecordCounts`,
 so that a run can log how many images each class lost and why.
 """
@@ -36,6 +36,10 @@ class ImageRecord:
         only when the header cannot be read; extraction then reports the image).
     box : Box
         The object's box after the multi-object policy.
+    mask_area : float or None, default=None
+        Pixels of the object's segmentation mask, for the same object(s) the
+        policy chose (COCO, :mod:`src.data.coco`); ``None`` where the data has
+        no masks (ImageNet, VOC, synthetic), so ``target.area=mask`` can refuse.
     """
 
     image_id: str
@@ -44,6 +48,7 @@ class ImageRecord:
     width: int
     height: int
     box: Box
+    mask_area: float | None = None
 
 
 FAULT_COUNTS: tuple[str, ...] = (
@@ -51,8 +56,10 @@ FAULT_COUNTS: tuple[str, ...] = (
     "size_mismatch_skipped",
     "symlink_loop",
     "missing_image",
+    "crowd",
 )
-"""Counters of data faults, listed by :meth:`RecordCounts.as_dict` only when non-zero."""
+"""Counters of data faults (and COCO's crowd objects), listed by :meth:`RecordCounts.as_dict`
+only when non-zero."""
 
 
 @dataclass
@@ -70,7 +77,8 @@ class RecordCounts:
         of the class.
     filtered : int, default=0
         VOC images whose objects of the class were all removed by the
-        ``include_difficult`` / ``include_truncated`` options.
+        ``include_difficult`` / ``include_truncated`` options; COCO images whose
+        objects of the class are all ``iscrowd``.
     bad : int, default=0
         Annotated images whose image file is missing or whose header cannot be
         read (the size is then unknown).
@@ -85,6 +93,9 @@ class RecordCounts:
     missing_image : int, default=0
         LOC CSV rows of the class (``ImageId`` ``<wnid>_<n>``) whose image file
         is not in the class directory.
+    crowd : int, default=0
+        COCO ``iscrowd`` objects of the class skipped (objects, not images: not
+        in :attr:`total`); an image left without objects counts as ``filtered``.
     """
 
     kept: int = 0
@@ -96,6 +107,7 @@ class RecordCounts:
     size_mismatch_skipped: int = 0
     symlink_loop: int = 0
     missing_image: int = 0
+    crowd: int = 0
 
     @property
     def total(self) -> int:

@@ -1,4 +1,4 @@
-"""Turn a data config (synthetic, imagenet, voc) into image records per class."""
+"""Turn a data config (synthetic, imagenet, voc, coco) into image records per class."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from src.data.coco import load_coco_records
 from src.data.imagenet import load_imagenet_records
 from src.data.records import ImageRecord, RecordCounts
 from src.data.synthetic import generate_synthetic_dataset
@@ -79,9 +80,17 @@ def load_records_with_counts(
             include_truncated=bool(data.get("include_truncated", True)),
             on_size_mismatch=data.get("on_size_mismatch", "use_image"),
         )
+    elif name == "coco":
+        records, counts = load_coco_records(
+            data["root"],
+            data["annotations"],
+            wanted,
+            policy=data["policy"],
+            on_size_mismatch=data.get("on_size_mismatch", "use_image"),
+        )
     else:
         raise ScaleprobeError(
-            f"data.name={name!r} is not allowed; choose from synthetic, imagenet, voc"
+            f"data.name={name!r} is not allowed; choose from synthetic, imagenet, voc, coco"
         )
     by_class: dict[str, list[ImageRecord]] = {c: [] for c in wanted}
     for record in records:
