@@ -81,6 +81,47 @@ def _alphas(key: str, value: Any) -> None:
             )
 
 
+def _target_args(target: str, value: Any) -> None:
+    """Check ``target_args``: ``target.<key>=<value>`` items of the chosen target's YAML.
+
+    A key its YAML lacks would make Hydra fail in the probes stage, after the
+    features; a required key left out (``???``, csv's path and column) too.
+    """
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.load(CONF_DIR / "target" / f"{target}.yaml")
+    keys = [k for k in node if k not in ("_target_", "name", "root")]
+    given: dict[str, str] = {}
+    for item in value.split():
+        key, equals, text = item.partition("=")
+        leaf = key.removeprefix("target.")
+        if not key.startswith("target.") or not equals or not text or leaf not in keys:
+            raise ScaleprobeError(
+                f"params.yaml: target_args item {item!r} is not allowed for target={target}; "
+                f"expected target.<key>=<value> with a key of conf/target/{target}.yaml: {keys}"
+            )
+        rule = RULES.get(key)
+        if rule is not None and rule.kind == "choice":
+            try:
+                rule.check(text)
+            except ScaleprobeError as error:
+                raise ScaleprobeError(f"params.yaml: target_args: {error}") from None
+        given[leaf] = text
+    missing = [k for k in keys if OmegaConf.is_missing(node, k) and k not in given]
+    if missing:
+        raise ScaleprobeError(
+            f"params.yaml: target={target} needs target.{missing[0]}=<value> in target_args"
+        )
+
+
+def _overrides(key: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ScaleprobeError(
+            f"params.yaml: {key}={value!r} is not allowed; expected a string of space-separated "
+            'overrides, e.g. "target.axis=y" ("" for none)'
+        )
+
+
 def _name(key: str, value: Any) -> None:
     if not isinstance(value, str) or not value.strip() or any(c in value for c in " ,="):
         raise ScaleprobeError(
@@ -103,6 +144,8 @@ PARAMS: dict[str, Check] = {
     "n_train": _integer("n_train"),
     "n_test": _integer("n_test"),
     "tracking": _option("tracking"),
+    "target": _option("target"),
+    "target_args": _overrides,  # and its items against the target's YAML (check_params)
 }
 
 
@@ -126,6 +169,7 @@ def check_params(params: Mapping[str, Any]) -> None:
         raise ScaleprobeError(f"params.yaml: key {missing[0]!r} is missing; add it")
     for key, check in PARAMS.items():
         check(key, params[key])
+    _target_args(params["target"], params["target_args"])
 
 
 def load_params(path: str | Path) -> dict[str, Any]:

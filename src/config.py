@@ -201,6 +201,7 @@ RULES: dict[str, Rule] = {
         Rule("data.policy", "choice", choices=_POLICIES),
         Rule("data.on_size_mismatch", "choice", choices=_SIZE_MISMATCH),
         Rule("data.n_per_class", "integer", minimum=2, when=_synthetic),
+        Rule("data.rotation", "choice", choices=(True, False), when=_synthetic),
         Rule("target.axis", "choice", choices=_axes, when=_position),
         Rule("target.area", "choice", choices=_areas, when=_scale),
         Rule("target.path", "name", when=_csv_target),

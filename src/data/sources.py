@@ -60,7 +60,10 @@ def load_records_with_counts(
     name = data["name"]
     if name == "synthetic":
         generate_synthetic_dataset(
-            data["root"], n_per_class=int(data["n_per_class"]), seed=int(data["generator_seed"])
+            data["root"],
+            n_per_class=int(data["n_per_class"]),
+            seed=int(data["generator_seed"]),
+            rotation=data.get("rotation", False),
         )
     if name in ("synthetic", "imagenet"):
         records, counts = load_imagenet_records(

@@ -176,12 +176,18 @@ def _fig3(data: ReportData, out: Path) -> tuple[str, list[Table]]:
         curves,
         random_alignment_curve(d),
         out / FIGURES["fig3"],
-        f"Fig. 3: alignment of the {class_name(pair[0])} probe (mean, 95% CI over splits)",
+        f"Fig. 3: alignment of the {class_name(pair[0])} {data.target} probe "
+        "(mean, 95% CI over splits)",
+        paper=data.paper_target,
+    )
+    paper = (
+        "; the paper's non-reg R² is 0.874, Lasso 0.839 with 40 of 1280 maps"
+        if data.paper_target
+        else ""
     )
     text = (
-        f"![Fig. 3]({FIGURES['fig3']})\n\nProbes trained on {class_name(pair[0])} "
-        f"({_pair_title(pair)} runs); the paper's non-reg R² is 0.874, Lasso 0.839 with 40 of "
-        "1280 maps.\n"
+        f"![Fig. 3]({FIGURES['fig3']})\n\n{data.target} probes trained on "
+        f"{class_name(pair[0])} ({_pair_title(pair)} runs){paper}.\n"
     )
     return text, [alignment_table(data, probes)]
 
@@ -193,10 +199,10 @@ def _figure_name(key: str, probe: str | None) -> str:
 
 def _sparsity(data: ReportData, out: Path, probe: str | None = None) -> str:
     text = []
-    what = "Lasso" if probe is None else probe
+    what = f"{'Lasso' if probe is None else probe} path of {data.target}"
     for key, pairs, title in (
-        ("fig4", [p for p in data.pairs if p[0] == p[1]], f"Fig. 4: {what} path, same class"),
-        ("fig5", [p for p in data.pairs if p[0] != p[1]], f"Fig. 5: {what} path, across classes"),
+        ("fig4", [p for p in data.pairs if p[0] == p[1]], f"Fig. 4: {what}, same class"),
+        ("fig5", [p for p in data.pairs if p[0] != p[1]], f"Fig. 5: {what}, across classes"),
     ):
         panels = {}
         for pair in pairs:
@@ -204,7 +210,7 @@ def _sparsity(data: ReportData, out: Path, probe: str | None = None) -> str:
             if run is None:
                 continue
             refs = {}
-            paper = PAPER_TABLE1.get(pair) if probe is None else None
+            paper = PAPER_TABLE1.get(pair) if probe is None and data.paper_target else None
             if paper:
                 refs = {
                     f"paper non-reg (R² {paper[0][0]})": (float(data.feature_dim), paper[0][0]),
@@ -258,7 +264,7 @@ def _nulls(data: ReportData, out: Path) -> tuple[str, list[Table]]:
     null_figure(
         panels,
         out / FIGURES["nulls"],
-        "Shuffled-ratio nulls (gray), observed (red), controls (dashed, 95% CI shaded)",
+        f"Shuffled-{data.target} nulls (gray), observed (red), controls (dashed, 95% CI shaded)",
         controls,
     )
     return f"![nulls]({FIGURES['nulls']})\n", [null_table(data)]

@@ -40,7 +40,12 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 
 def alignment_figure(
-    curves: Mapping[str, AlignmentCurve], random_curve: AlignmentCurve, path: Path, title: str
+    curves: Mapping[str, AlignmentCurve],
+    random_curve: AlignmentCurve,
+    path: Path,
+    title: str,
+    *,
+    paper: bool = True,
 ) -> Path:
     """Fig. 3: cumulative norm of the normalized probe against the number of maps kept.
 
@@ -54,6 +59,8 @@ def alignment_figure(
         Where to write the PNG.
     title : str
         Figure title.
+    paper : bool, default=True
+        Draw the paper's Lasso map count (its numbers are of the scale target only).
 
     Returns
     -------
@@ -69,12 +76,13 @@ def alignment_figure(
         )
     x = np.arange(1, random_curve.mean.size + 1)
     ax.plot(x, random_curve.mean, color="gray", linestyle="--", label="random directions")
-    ax.axvline(
-        PAPER_FIG3["lasso_nnz"],
-        color="black",
-        linestyle=":",
-        label=f"paper: Lasso keeps {PAPER_FIG3['lasso_nnz']} of {PAPER_FIG3['d']} maps",
-    )
+    if paper:
+        ax.axvline(
+            PAPER_FIG3["lasso_nnz"],
+            color="black",
+            linestyle=":",
+            label=f"paper: Lasso keeps {PAPER_FIG3['lasso_nnz']} of {PAPER_FIG3['d']} maps",
+        )
     ax.set_xlabel("number of feature maps d' (largest |v̂ᵢ| first)")
     ax.set_ylabel("norm |v̂₁…d'| of the normalized probe (fraction of 1)")
     ax.set_ylim(0, 1.02)

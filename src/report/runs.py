@@ -219,6 +219,21 @@ class ReportData:
         """Number of features of the layer."""
         return int(self.shared["feature_dim"])
 
+    @property
+    def target(self) -> str:
+        """The regressed target's name (``target`` param): titles and axes name it."""
+        return self.shared.get("target", _SHARED_DEFAULTS["target"])
+
+    @property
+    def paper_target(self) -> bool:
+        """Whether the target is the paper's scale ratio, the only one its numbers are of."""
+        return self.target == _SHARED_DEFAULTS["target"]
+
+    @property
+    def target_values(self) -> str:
+        """What a permutation shuffles, in words: "ratios" for scale, else "<target> values"."""
+        return "ratios" if self.paper_target else f"{self.target} values"
+
     def get(
         self, pair: tuple[str, str], alpha: float | None, *, random: bool = False
     ) -> JobRecord | None:

@@ -267,21 +267,21 @@ def table1(data: ReportData) -> Table:
             "paper Lasso": values[1] if values else None,
         }
 
+    values = data.target_values
     table, _ = _pair_table(
         data,
-        "Table 1: scale prediction (test R², mean ± std over splits)",
+        f"Table 1: {data.target} prediction (test R², mean ± std over splits)",
         _TABLE1,
-        ["paper non-reg", "paper Lasso"],
-        paper,
+        *_paper_columns(data, ["paper non-reg", "paper Lasso"], paper),
     )
     table.digits = {"nnz Lasso": 1}
     table.notes = [
         "p: permutation p-value of the mean test R² against the same probe trained on "
-        "shuffled ratios (logged `r2_test_pvalue`); R² shuffled: its first permutation "
+        f"shuffled {values} (logged `r2_test_pvalue`); R² shuffled: its first permutation "
         "(`r2_test_shuffled`).",
-        "pearson: correlation of predicted and true ratios on the test images "
+        f"pearson: correlation of predicted and true {values} on the test images "
         "(`pearson_test`); R² centered: R² after shifting the predictions' mean onto the test "
-        "ratios' mean (`r2_test_centered`). Read across classes: a negative R² with a high "
+        f"{values}' mean (`r2_test_centered`). Read across classes: a negative R² with a high "
         "pearson and R² centered means the direction transfers but the class's offset "
         "(the intercept) does not; a low pearson means the direction itself does not "
         "transfer. nan pearson: the probe predicts one value (every coefficient zero).",
@@ -298,6 +298,17 @@ def table1(data: ReportData) -> Table:
     if not data.random:
         table.notes.append(_random_weights_note(data))
     return table
+
+
+def _paper_columns(
+    data: ReportData,
+    columns: list[str],
+    cells: Callable[[tuple[str, str]], dict[str, Cell]],
+) -> tuple[list[str], Callable[[tuple[str, str]], dict[str, Cell]]]:
+    """Return the paper's columns and cells for the scale target, none for another."""
+    if data.paper_target:
+        return columns, cells
+    return [], lambda pair: {}
 
 
 def _random_weights_note(data: ReportData) -> str:
@@ -330,10 +341,9 @@ def table2(data: ReportData) -> Table:
 
     table, names = _pair_table(
         data,
-        "Table 2: angle (°) and cosine between coefficient vectors",
+        f"Table 2: angle (°) and cosine between {data.target} probes' coefficient vectors",
         _TABLE2,
-        paper_columns,
-        paper,
+        *_paper_columns(data, paper_columns, paper),
     )
     table.digits = {c: 1 for c in table.columns if "angle" in c and not c.startswith("p ")}
     d = data.feature_dim
@@ -352,8 +362,9 @@ def table2(data: ReportData) -> Table:
         "Same class: probes of two disjoint training sets of the class; cross class: the "
         "training-class probe against a probe fitted on the test class's images (logged "
         "`angle_deg`, `cos`, means over splits). Angles are arccos of the signed cosine, in "
-        "[0°, 180°]; the paper reports [0°, 90°] and |cos|.",
-        "p angle: permutation p-value of the mean angle against probes of shuffled ratios "
+        "[0°, 180°]" + ("; the paper reports [0°, 90°] and |cos|." if data.paper_target else "."),
+        "p angle: permutation p-value of the mean angle against probes of shuffled "
+        f"{data.target_values} "
         "(`angle_deg_pvalue`); angle shuffled: the first permutation "
         "(`angle_deg_shuffled`, ≈ 90°).",
         "Random directions: angle and cosine between 1000 pairs of random unit vectors of "
@@ -376,27 +387,28 @@ def alignment_table(
         Label (e.g. ``"non-reg"``) to the run and its per-split probes;
         ``"random direction"`` may map to ``(None, directions)``.
     """
-    columns = ["probe", "alpha", "nnz", "maps for 90%", "maps for 99%", "R² test", "paper"]
-    table = Table("Alignment: feature maps carrying the probe's norm", columns)
+    columns = ["probe", "alpha", "nnz", "maps for 90%", "maps for 99%", "R² test"]
+    columns += ["paper"] if data.paper_target else []
+    title = f"Alignment: feature maps carrying the {data.target} probe's norm"
+    table = Table(title, columns)
     table.digits = {"nnz": 1, "maps for 90%": 1, "maps for 99%": 1, "alpha": 4}
     paper = {"non-reg": "R² 0.874", "Lasso": "40 of 1280 non-zero, R² 0.839"}
+    paper = paper if data.paper_target else {}
     for label, entry in probes.items():
         if entry is None:
             table.rows.append({"probe": label})
             continue
         run, coef = entry
         m90, m99 = maps_for_fraction(coef, 0.9), maps_for_fraction(coef, 0.99)
-        table.rows.append(
-            {
-                "probe": label,
-                "alpha": None if run is None else run.alpha,
-                "nnz": float(np.mean(np.count_nonzero(coef, axis=1))),
-                "maps for 90%": (float(np.nanmean(m90)), float(np.nanstd(m90, ddof=1))),
-                "maps for 99%": (float(np.nanmean(m99)), float(np.nanstd(m99, ddof=1))),
-                "R² test": _metric(run, "r2_test"),
-                "paper": paper.get(label),
-            }
-        )
+        row = {
+            "probe": label,
+            "alpha": None if run is None else run.alpha,
+            "nnz": float(np.mean(np.count_nonzero(coef, axis=1))),
+            "maps for 90%": (float(np.nanmean(m90)), float(np.nanstd(m90, ddof=1))),
+            "maps for 99%": (float(np.nanmean(m99)), float(np.nanstd(m99, ddof=1))),
+            "R² test": _metric(run, "r2_test"),
+        }
+        table.rows.append({**row, "paper": paper[label]} if label in paper else row)
     table.notes = [
         f"Mean ± std over splits of the smallest number of feature maps (of "
         f"{data.feature_dim}) whose normalized coefficients carry 90% / 99% of the norm, "
@@ -420,7 +432,7 @@ def null_table(data: ReportData) -> Table:
         "p angle",
         "permutations",
     ]
-    table = Table("Permutation nulls (shuffled ratios)", columns)
+    table = Table(f"Permutation nulls (shuffled {data.target_values})", columns)
     table.digits = {"angle": 1, "alpha": 4}
     for pair in data.pairs:
         for alpha in (data.nonreg_alpha, data.lasso_alpha):
@@ -444,7 +456,8 @@ def null_table(data: ReportData) -> Table:
                 }
             )
     table.notes = [
-        "Each permutation shuffles the ratios of every split; its statistic is the mean over "
+        f"Each permutation shuffles the {data.target_values} of every split; its statistic is "
+        "the mean over "
         "splits, like the observed value. p = (1 + #null at least as extreme) / "
         "(1 + permutations).",
     ]

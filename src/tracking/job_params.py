@@ -4,9 +4,13 @@ Each config group that chooses a component (``backbone``, ``layer``, ``pair``,
 ``target``, ``probe``) is flattened: its ``name`` becomes the param named after
 the group (``backbone=inception_v3``), every other leaf ``<group>.<key>``
 (``backbone.input_size=299``), except the keys the README documents bare
-(``train_class``, ``test_class``). ``data`` contributes its ``name`` only (its
-other keys are machine paths), the top level ``alpha``, ``seed`` and every
-``n_*``. So a key added to a group's YAML is logged without editing this file.
+(``train_class``, ``test_class``), and the machine paths a group copies from
+``data`` (``target.root``, which is ``data.root``). ``data`` contributes its
+``name`` only (its other keys are machine paths), the top level ``alpha``,
+``seed`` and every ``n_*``. So every target logs ``target`` and its settings
+(``target.axis``; ``target.path`` as given, ``target.column``,
+``target.id_column``, ``target.on_missing``). So a key added to a group's YAML
+is logged without editing this file.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["BARE_KEYS", "GROUPS", "job_params"]
+__all__ = ["BARE_KEYS", "GROUPS", "MACHINE_KEYS", "job_params"]
 
 #: The config groups whose every leaf is a param.
 GROUPS = ("backbone", "layer", "pair", "target", "probe")
 #: Leaves logged under their own name rather than ``<group>.<key>``.
 BARE_KEYS = {"pair": ("train_class", "test_class")}
+#: Leaves not logged: ``data.root`` under another name (a machine path; ``data`` logs
+#: its name only, and a relative ``target.path`` is read under it).
+MACHINE_KEYS = {"target": ("root",)}
 
 
 def _text(value: Any) -> Any:
@@ -82,6 +89,8 @@ def job_params(cfg: DictConfig, **computed: Any) -> dict[str, Any]:
         values = OmegaConf.to_container(node, resolve=True)
         bare = BARE_KEYS.get(group, ())
         for key, value in values.items():
+            if key in MACHINE_KEYS.get(group, ()):
+                continue
             if key == "name":
                 params[group] = value
             elif key in bare:

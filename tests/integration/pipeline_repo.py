@@ -47,6 +47,8 @@ TINY_PARAMS = {
     "n_train": 8,
     "n_test": 6,
     "tracking": "local",
+    "target": "scale",
+    "target_args": "",
 }
 # Machine-local settings every clone gets (conf/local is git-ignored).
 TINY_LOCAL = """\

@@ -93,6 +93,8 @@ def test_fresh_clone_repro_runs_end_to_end_then_is_a_no_op(pipeline):
         ({"layer": "mixed7"}, {"params", "features", "probes"}),
         ({"backbone": "resnet50", "layer": "layer3"}, {"params", "features", "probes"}),
         ({"pair": "albatross_albatross"}, {"params", "data", "features", "probes"}),
+        # #14.6: features are target-free; report follows probes (results/probes.json)
+        ({"target": "position", "target_args": "target.axis=y"}, {"params", "probes"}),
     ],
 )
 def test_a_parameter_change_reruns_its_stage_onward(pipeline, change, reruns):

@@ -21,6 +21,8 @@ PARAMS = {
     "n_train": 8,
     "n_test": 6,
     "tracking": "local",
+    "target": "scale",
+    "target_args": "",
 }
 
 

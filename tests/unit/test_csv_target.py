@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pytest
+from tiny_run import TINY, assert_one_line_and_nothing_cached
 
 from src.config import validate_config
 from src.data.boxes import Box
@@ -115,3 +116,36 @@ def test_the_csv_config_builds_and_its_keys_are_checked(compose_config, table):
     bad = compose_config([*cfg_overrides(table), "target.on_missing=drop"])
     with pytest.raises(ScaleprobeError, match=r"target\.on_missing='drop' is not allowed"):
         validate_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["target.path=TMP/nowhere.csv"], r"target.path='.*nowhere.csv': no such file"),
+        (  # a relative path that is neither under the working directory nor the data root
+            ["target.path=nowhere.csv"],
+            r"target.path='nowhere.csv': no such file \(nowhere.csv or .*synthetic/nowhere.csv\)",
+        ),
+        (
+            ["target.column=size"],
+            r"target.column='size' is not a column of .*factors.csv; its columns: \['image_id', "
+            r"'blur', 'other'\]",
+        ),
+        (["target.id_column=other"], r"target.id_column='other' of .*factors.csv matches no image"),
+    ],
+)
+def test_a_bad_csv_target_stops_the_run_in_one_line_and_caches_nothing(
+    overrides, message, table, compose_config, shared_dirs, tmp_path
+):
+    # #14.7: the run stops at the target, after the records, before any extraction.
+    overrides = [o.replace("TMP", str(tmp_path)) for o in overrides]
+    cfg = compose_config([*TINY, *cfg_overrides(table), *overrides])
+    assert_one_line_and_nothing_cached(cfg, shared_dirs, tmp_path, message)
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or _no_runs(tmp_path / "mlruns")
+
+
+def _no_runs(mlruns) -> bool:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{mlruns / 'mlflow.db'}")
+    return all(not client.search_runs([e.experiment_id]) for e in client.search_experiments())

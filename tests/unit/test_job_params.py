@@ -52,6 +52,32 @@ def test_a_new_config_key_is_logged_without_code(compose_config):
     assert "extract.batch_size" not in params
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ([], {"target": "scale"}),
+        (["target=position", "target.axis=y"], {"target": "position", "target.axis": "y"}),
+        (["target=aspect"], {"target": "aspect"}),
+        (
+            ["target=csv", "target.path=factors.csv", "target.column=rotation_deg"],
+            {
+                "target": "csv",
+                "target.path": "factors.csv",
+                "target.column": "rotation_deg",
+                "target.id_column": "image_id",
+                "target.on_missing": "skip",
+            },
+        ),
+    ],
+)
+def test_the_target_and_its_settings_are_params(compose_config, overrides, expected):
+    # #14.5; target.root is data.root (a machine path, as data's other keys): not logged.
+    params = job_params(compose_config(overrides), **COMPUTED)
+    logged = {k: v for k, v in params.items() if k == "target" or k.startswith("target.")}
+    assert logged == {**expected, "target._target_": logged["target._target_"]}
+    assert logged["target._target_"].startswith("src.targets.")
+
+
 @pytest.mark.slow
 def test_a_run_logs_the_config_params_and_reads_provenance_once(cfg_tiny, monkeypatch):
     calls = []

@@ -49,4 +49,4 @@ def test_write_report_writes_valid_pngs_and_tables(tmp_path):
     assert FIGURES["fig5"] not in names
     assert not (tmp_path / "out" / FIGURES["fig5"]).exists()
     md = (tmp_path / "out" / "report.md").read_text()
-    assert "Fig. 5: Lasso path, across classes: no such pair in this sweep." in md
+    assert "Fig. 5: Lasso path of scale, across classes: no such pair in this sweep." in md

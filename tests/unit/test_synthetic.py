@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from src.data.imagenet import load_imagenet_records
 from src.data.images import load_rgb_image
 from src.data.synthetic import SYNTHETIC_CLASSES, generate_synthetic_dataset
 from src.errors import ScaleprobeError
+from src.targets.aspect import AspectTarget
+from src.targets.position import PositionTarget
 from src.targets.scale import ScaleTarget
 
 N = 30
@@ -117,7 +121,7 @@ def test_deterministic_byte_identical(tmp_path: Path) -> None:
     first = generate_synthetic_dataset(tmp_path / "a", n_per_class=4, seed=3)
     second = generate_synthetic_dataset(tmp_path / "b b", n_per_class=4, seed=3)
     files_a, files_b = _all_files(first), _all_files(second)
-    assert len(files_a) == 3 * 4 * 2 + 1
+    assert len(files_a) == 3 * 4 * 2 + 2  # images, XML, manifest.json, factors.csv
     assert files_a == files_b
     other_seed = _all_files(generate_synthetic_dataset(tmp_path / "c", n_per_class=4, seed=4))
     assert other_seed.keys() == files_a.keys()
@@ -140,7 +144,7 @@ def test_second_call_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("regenerated although the manifest matched")
 
-    monkeypatch.setattr(synthetic, "_write_class", fail)
+    monkeypatch.setattr(synthetic, "_draw_class", fail)
     assert generate_synthetic_dataset(str(tmp_path / "d"), n_per_class=2) == tmp_path / "d"
     # Class order does not matter for reuse: the same images are produced.
     generate_synthetic_dataset(tmp_path / "d", n_per_class=2, classes=WNIDS[::-1])
@@ -181,7 +185,7 @@ def test_failure_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.Monke
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(synthetic, "_write_class", boom)
+    monkeypatch.setattr(synthetic, "_draw_class", boom)
     with pytest.raises(OSError, match="disk full"):
         generate_synthetic_dataset(tmp_path / "h", n_per_class=1)
     assert list(tmp_path.iterdir()) == []
@@ -203,3 +207,124 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict, fragment: str) -> None:
     with pytest.raises(ScaleprobeError, match=fragment):
         generate_synthetic_dataset(tmp_path / "i", **kwargs)
     assert not (tmp_path / "i").exists()
+
+
+def _factors(root: Path) -> dict[str, dict[str, str]]:
+    with (root / "factors.csv").open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames or ()) == synthetic.FACTOR_COLUMNS
+        return {row["image_id"]: row for row in reader}
+
+
+def _check_factors_match_the_annotations(root: Path, n: int) -> dict[str, dict[str, str]]:
+    """factors.csv has one row per record, joined on its id, equal to the box targets."""
+    records, _ = load_imagenet_records(root / "train", WNIDS, annotations_dir=root / "Annotation")
+    factors = _factors(root)
+    assert sorted(factors) == sorted(r.image_id for r in records)
+    assert len(factors) == 3 * n
+    targets = {
+        "scale_ratio": ScaleTarget(),
+        "center_x": PositionTarget(axis="x"),
+        "center_y": PositionTarget(axis="y"),
+        "aspect": AspectTarget(),
+    }
+    for record in records:
+        row = factors[record.image_id]
+        assert row["class"] == record.class_id
+        for column, target in targets.items():
+            assert float(row[column]) == pytest.approx(target.value(record), abs=1e-12), column
+    return factors
+
+
+def test_factors_csv_holds_every_drawn_factor_per_image(dataset: Path) -> None:
+    factors = _check_factors_match_the_annotations(dataset, N)
+    assert {float(r["rotation_deg"]) for r in factors.values()} == {0.0}
+    backgrounds = {r["class"]: r["background_id"] for r in factors.values()}
+    assert backgrounds == {WNIDS[0]: "0", WNIDS[1]: "1", WNIDS[2]: "2"}
+    brightness = np.array([float(r["brightness"]) for r in factors.values()])
+    assert np.all((brightness > 0) & (brightness < 255))
+    assert len(set(brightness)) > N
+
+
+def test_default_images_are_those_drawn_before_factors_and_rotation(tmp_path: Path) -> None:
+    # sha256 of image 4 of each class (n_per_class=5, seed 0) drawn by the generator of
+    # commit 4f09b75, before factors.csv and data.rotation: the default data, its cache
+    # key and every number measured on it stay as they were.
+    root = generate_synthetic_dataset(tmp_path / "d", n_per_class=5)
+    before = {
+        "n01608432": "63d89effa01c008c240bec1d02aa235c06a494d75acff02a9557f77a259936c4",
+        "n02058221": "b754fa6c36ef761e02910296e13fd454fb021f1ae31b6b9d64e3c25c45be8ce0",
+        "n04037443": "40d8a96e0981f832ba2ddcd4bf0e8185063e1a311295eac7928579ce174a3ba6",
+    }
+    for wnid, digest in before.items():
+        data = (root / "train" / wnid / f"{wnid}_4.JPEG").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == digest, wnid
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    assert "rotation" not in manifest  # a default dataset made before the option is reused
+
+
+def test_a_dataset_without_factors_gets_them_on_reuse(tmp_path: Path) -> None:
+    root = generate_synthetic_dataset(tmp_path / "d", n_per_class=3)
+    written = (root / "factors.csv").read_bytes()
+    images = {k: v for k, v in _all_files(root).items() if k != "factors.csv"}
+    (root / "factors.csv").unlink()  # as a dataset generated before factors.csv existed
+    generate_synthetic_dataset(root, n_per_class=3)
+    assert (root / "factors.csv").read_bytes() == written
+    assert {k: v for k, v in _all_files(root).items() if k != "factors.csv"} == images
+
+
+def test_rotation_draws_rotated_objects_with_their_angle(tmp_path: Path) -> None:
+    n = 12
+    root = generate_synthetic_dataset(tmp_path / "rot", n_per_class=n, rotation=True)
+    factors = _check_factors_match_the_annotations(root, n)
+    angles = np.array([float(r["rotation_deg"]) for r in factors.values()])
+    low, high = synthetic.ROTATION_RANGE
+    assert np.all((angles >= low) & (angles <= high))
+    assert angles.min() < low + (high - low) / 4  # the range is used
+    assert angles.max() > high - (high - low) / 4
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rotation"] is True
+    again = generate_synthetic_dataset(tmp_path / "rot2", n_per_class=n, rotation=True)
+    assert _all_files(again) == _all_files(root)
+    upright = generate_synthetic_dataset(tmp_path / "up", n_per_class=n)
+    name = f"train/{WNIDS[0]}/{WNIDS[0]}_0.JPEG"
+    assert (root / name).read_bytes() != (upright / name).read_bytes()
+
+
+def _body_axis_deg(root: Path, wnid: str, stem: str) -> float:
+    """The albatross body's long axis, degrees counter-clockwise from the image's x axis.
+
+    The body (two near-white ellipses on the bird's axis) is the only near-white part
+    of a blue sea-and-sky image; its principal axis is vertical (90) when upright.
+    """
+    pixels = np.asarray(load_rgb_image(root / "train" / wnid / f"{stem}.JPEG")).astype(float)
+    rows, cols = np.nonzero(pixels.min(axis=2) > 228)
+    points = np.stack([cols - cols.mean(), -(rows - rows.mean())])  # y up: counter-clockwise
+    _, vectors = np.linalg.eigh(np.cov(points))
+    x, y = vectors[:, -1]
+    return float(np.degrees(np.arctan2(y, x)) % 180)
+
+
+def test_a_rotated_object_is_rotated_by_its_angle(tmp_path: Path) -> None:
+    root = generate_synthetic_dataset(
+        tmp_path / "rot", n_per_class=20, classes=WNIDS[:1], rotation=True
+    )
+    upright = generate_synthetic_dataset(tmp_path / "up", n_per_class=20, classes=WNIDS[:1])
+    checked = 0
+    for stem, row in _factors(root).items():
+        if float(row["scale_ratio"]) < 0.35:  # too few body pixels for a clear axis
+            continue
+        angle = float(row["rotation_deg"])
+        turned = (_body_axis_deg(root, WNIDS[0], stem) - (90 + angle) + 90) % 180 - 90
+        assert abs(turned) < 8, (stem, angle)
+        assert abs(_body_axis_deg(upright, WNIDS[0], stem) - 90) < 8, stem
+        checked += 1
+    assert checked >= 5
+
+
+def test_rotation_on_the_default_root_names_the_fix(tmp_path: Path) -> None:
+    root = generate_synthetic_dataset(tmp_path / "d", n_per_class=2)
+    with pytest.raises(ScaleprobeError, match=r"'rotation': True.*choose another data\.root"):
+        generate_synthetic_dataset(root, n_per_class=2, rotation=True)
+    with pytest.raises(ScaleprobeError, match=r"data\.rotation='yes' is not allowed"):
+        generate_synthetic_dataset(tmp_path / "x", n_per_class=2, rotation="yes")  # type: ignore[arg-type]
