@@ -19,6 +19,7 @@ from tiny_run import REPO, TINY, assert_one_line_and_nothing_cached, cached_entr
 import src.run
 from src.errors import ScaleprobeError
 from src.features import extract
+from src.features.backbones import create_backbone_spec
 from src.features.layers import scan_blocks
 from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, scan_layers, sweep_layer_union
 from src.tracking.sweep_jobs import list_sweep_jobs
@@ -123,6 +124,12 @@ def test_a_sweep_with_an_unknown_layer_extracts_nothing(tmp_path):
 def test_layer_all_is_every_named_block_in_network_order(backbone, first, last, n):
     blocks = scan_blocks(backbone)
     assert (blocks[0], blocks[-1], len(blocks)) == (first, last, n)
+
+
+def test_layer_all_of_a_vit_is_its_encoder_layers(compose_config):
+    cfg = compose_config(["backbone=torchvision", "backbone.name=vit_b_16"])
+    blocks = scan_blocks(create_backbone_spec(cfg.backbone))
+    assert blocks == [f"encoder.layers.encoder_layer_{i}" for i in range(12)]
 
 
 def test_layer_all_expands_into_one_job_per_block_before_any_job():
