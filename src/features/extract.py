@@ -27,6 +27,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from PIL import Image
 from torch import nn
 from torch.nn import functional as F
@@ -496,12 +497,15 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
     # More than one process: spawned here (gloo on the CPU, NCCL on GPUs), so the job
     # around the extraction runs once; rows go to the shared memmaps by dataset index.
+    # Lightning's own environment, not SLURM's: inside a one-task SLURM job (the submitit
+    # launcher's) Lightning would otherwise take SLURM_NTASKS_PER_NODE=1 for the devices.
     multi = int(settings.devices) > 1
     return pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
         num_nodes=settings.num_nodes,
         strategy="ddp_spawn" if multi else "auto",
+        plugins=[LightningEnvironment()] if multi else None,
         precision=settings.precision,
         logger=False,
         callbacks=callbacks,

@@ -59,8 +59,22 @@ def _extract(cache_dir, records, devices: int):
     )
 
 
+# What a one-task SLURM job sets (sbatch --ntasks-per-node=1, the submitit launcher): the
+# two ranks are spawned inside it, not SLURM tasks, and must not be taken for them.
+SLURM_TASK = {
+    "SLURM_NTASKS": "1",
+    "SLURM_NTASKS_PER_NODE": "1",
+    "SLURM_JOB_NAME": "scaleprobe",
+    "SLURM_JOB_ID": "4242",
+    "SLURM_NODELIST": "localhost",
+    "SLURM_PROCID": "0",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+}
+
+
 @pytest.mark.slow
-def test_two_cpu_processes_give_the_one_process_entries_byte_for_byte(tmp_path, capfd):
+def test_two_cpu_processes_give_the_one_process_entries_byte_for_byte(tmp_path, capfd, monkeypatch):
     records = _records(tmp_path / "images", 11)  # 4 batches of 3: uneven over 2 ranks
     threads = torch.get_num_threads()
     per_rank = os.environ.get("OMP_NUM_THREADS") or max(1, len(os.sched_getaffinity(0)) // 2)
@@ -70,6 +84,8 @@ def test_two_cpu_processes_give_the_one_process_entries_byte_for_byte(tmp_path, 
     finally:
         torch.set_num_threads(threads)
     capfd.readouterr()
+    for name, value in SLURM_TASK.items():
+        monkeypatch.setenv(name, value)
     two = _extract(tmp_path / "two", records, devices=2)
     err = capfd.readouterr().err  # Lightning's banner, from both spawned ranks
     assert "distributed_backend=gloo" in err, err
