@@ -2,18 +2,20 @@
 
 (a) speed: cold-cache wall time of ``ensure_features`` (the full path a run
     takes: hash, read, decode, forward, one memmap per layer written as rows
-    arrive, commit) extracting EfficientNet-Lite0's seven top-level blocks
-    ``blocks.0`` .. ``blocks.6`` in one pass, against ``blocks.6`` alone, on
-    the same synthetic images, random weights, model built once outside the
-    timing. Rounds alternate which side runs first, so drift in the other
-    load of a shared machine hits both; ratio = median over rounds of
+    arrive, commit) extracting the 11 layers of #17.4, InceptionV3's
+    ``mixed0`` .. ``mixed10`` (what ``layer=all`` expands to for it), in one
+    pass, against ``mixed10`` alone, on the same synthetic images, random
+    weights, model built once outside the timing (``--backbone
+    efficientnet_lite0``: its seven blocks ``blocks.0`` .. ``blocks.6``).
+    Rounds alternate which side runs first, so drift in the other load of a
+    shared machine hits both; ratio = median over rounds of
     scan seconds / deepest seconds (target <= 1.3).
-(b) memory: peak RSS of a child process that runs the same seven-block scan
+(b) memory: peak RSS of a child process that runs the same scan
     on N and on 2N images (``ru_maxrss`` of the process and of its
     DataLoader workers): flat in N when every layer's rows go to disk.
 
 The last line printed is one JSON object; ``ratio`` is the figure of #17.4.
-Usage: ``uv run python bench/scan.py [--images 360 --rounds 2 --memory-images 120]``
+Usage: ``uv run python bench/scan.py [--images 160 --rounds 2 --memory-images 60]``
 """
 
 from __future__ import annotations
@@ -35,39 +37,42 @@ from extract import SOURCE, cpu_model, fill_cache, synthetic_records
 
 from src.features.backbones import build_backbone, get_backbone_spec
 from src.features.extract import ExtractionSettings
-from src.features.layers import resolve_layer
+from src.features.layers import resolve_layer, scan_blocks
 
-BACKBONE = "efficientnet_lite0"
-LAYERS = [f"blocks.{i}" for i in range(7)]
+BACKBONES = ("inception_v3", "efficientnet_lite0")
 
 
-def _scan(cache_dir: Path, model, layers: list[str], records, batch_size: int) -> float:
+def _scan(
+    cache_dir: Path, backbone: str, model, layers: list[str], records, batch_size: int
+) -> float:
     """Extract ``layers`` of ``records`` into an empty cache; return the wall seconds."""
-    spec = get_backbone_spec(BACKBONE)
+    spec = get_backbone_spec(backbone)
     nodes = [resolve_layer(spec, name) for name in layers]
     pre = replace(spec.preprocessing(), size=spec.input_size)
     settings = ExtractionSettings(batch_size=batch_size, progress=False, accelerator="cpu")
     start = time.perf_counter()
-    fill_cache(cache_dir, BACKBONE, lambda: model, nodes, records, pre, settings)
+    fill_cache(cache_dir, backbone, lambda: model, nodes, records, pre, settings)
     return time.perf_counter() - start
 
 
 def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     records = synthetic_records(work / "synthetic", args.images)
-    model = build_backbone(get_backbone_spec(BACKBONE), SOURCE)
+    model = build_backbone(get_backbone_spec(args.backbone), SOURCE)
+    layers = scan_blocks(args.backbone)
     rounds = []
     for k in range(args.rounds):
-        sides = {"scan": LAYERS, "deepest": LAYERS[-1:]}
+        sides = {"scan": layers, "deepest": layers[-1:]}
         order = list(sides) if k % 2 == 0 else list(sides)[::-1]
         times = {
-            s: _scan(work / f"{s}-{k}", model, sides[s], records, args.batch_size) for s in order
+            s: _scan(work / f"{s}-{k}", args.backbone, model, sides[s], records, args.batch_size)
+            for s in order
         }
         rounds.append({f"{s}_s": round(t, 2) for s, t in times.items()})
         print(f"round {k}: scan {times['scan']:.1f} s, deepest {times['deepest']:.1f} s")
     ratios = [r["scan_s"] / r["deepest_s"] for r in rounds]
     return {
-        "backbone": BACKBONE,
-        "layers": LAYERS,
+        "backbone": args.backbone,
+        "layers": layers,
         "n_images": len(records),
         "batch_size": args.batch_size,
         "torch_threads": torch.get_num_threads(),
@@ -77,11 +82,12 @@ def speed(args: argparse.Namespace, work: Path) -> dict[str, object]:
     }
 
 
-def memory_child(n: int, work: Path, batch_size: int) -> None:
-    """Scan the seven blocks of n images; print peak RSS (MiB) of this process and workers."""
+def memory_child(n: int, work: Path, backbone: str, batch_size: int) -> None:
+    """Scan every block of n images; print peak RSS (MiB) of this process and workers."""
     records = synthetic_records(work / f"synthetic-{n}", n)
-    model = build_backbone(get_backbone_spec(BACKBONE), SOURCE)
-    seconds = _scan(work / f"mem-cache-{n}", model, LAYERS, records, batch_size)
+    model = build_backbone(get_backbone_spec(backbone), SOURCE)
+    layers = scan_blocks(backbone)
+    seconds = _scan(work / f"mem-cache-{n}", backbone, model, layers, records, batch_size)
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"n": n, "peak_rss_mib": own, "worker_peak_rss_mib": workers, "s": seconds}))
@@ -94,7 +100,7 @@ def memory(args: argparse.Namespace, work: Path) -> dict[str, object]:
         synthetic_records(work / f"synthetic-{n}", n)
     for n in sizes:
         command = [sys.executable, __file__, "--memory-child", str(n), "--work", str(work)]
-        command += ["--batch-size", str(args.batch_size)]
+        command += ["--batch-size", str(args.batch_size), "--backbone", args.backbone]
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         figures = json.loads(result.stdout.strip().splitlines()[-1])
         print(f"memory: {n} images, peak RSS {figures['peak_rss_mib']:.0f} MiB")
@@ -106,16 +112,17 @@ def memory(args: argparse.Namespace, work: Path) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=360)
+    parser.add_argument("--backbone", choices=BACKBONES, default=BACKBONES[0])
+    parser.add_argument("--images", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--memory-images", type=int, default=120, help="N; also runs 2N")
+    parser.add_argument("--memory-images", type=int, default=60, help="N; also runs 2N")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-child", type=int, default=None)
     parser.add_argument("--work", default=None)
     args = parser.parse_args()
     if args.memory_child is not None:
-        memory_child(args.memory_child, Path(args.work), args.batch_size)
+        memory_child(args.memory_child, Path(args.work), args.backbone, args.batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
         work = Path(tmp)
@@ -126,6 +133,9 @@ def main() -> None:
         if not args.skip_memory:
             summary["memory"] = memory(args, work)
         summary["ratio"] = summary["speed"]["ratio"]
+    print(f"ratio (scan wall / deepest layer alone): {summary['ratio']} (target <= 1.3)")
+    if "memory" in summary:
+        print(f"memory flatness (peak RSS at 2N / at N): {summary['memory']['peak_ratio']}")
     print(json.dumps(summary))
 
 

@@ -146,6 +146,7 @@ def extraction_settings(extract: DictConfig | Mapping[str, Any]) -> ExtractionSe
         num_workers=extract["num_workers"],
         accelerator=extract["accelerator"],
         devices=extract["devices"],
+        num_nodes=extract.get("num_nodes", 1),
         precision=str(extract["precision"]),
         channels_last=extract["channels_last"],
         progress=extract["progress"],

@@ -22,6 +22,7 @@ from src.errors import ScaleprobeError
 from src.features.backbones import RANDOM_WEIGHTS, create_backbone_spec
 from src.features.classes import class_features, extraction_settings
 from src.features.pixels import pixel_features
+from src.features.scan import scan_layers
 
 __all__ = ["CONTROL_KINDS", "control_features", "control_kinds"]
 
@@ -59,7 +60,8 @@ def control_features(
         made = class_features(
             records,
             backbone=random_spec,
-            layers=[cfg.layer.name],
+            # A scan's other layers too: the random network's pass serves every job of it.
+            layers=[cfg.layer.name, *scan_layers(cfg)],
             settings=extraction_settings(cfg.extract),
             cache_dir=cfg.paths.cache_dir,
             pooling=cfg.layer.get("pooling", "mean"),

@@ -27,6 +27,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.plugins.environments import LightningEnvironment
 from PIL import Image
 from torch import nn
 from torch.nn import functional as F
@@ -109,9 +110,18 @@ class ExtractionSettings:
         (:func:`default_num_workers`).
     accelerator : {"auto", "cpu", "gpu", "cuda"}, default="auto"
         ``gpu`` without a CUDA device falls back to the CPU with a warning.
-    devices : int or str, default=1
-        More than one GPU runs Lightning's ``ddp_spawn`` strategy; rows are
-        written by dataset index, so the result is in dataset order.
+    devices : int, default=1
+        More than one device (GPUs, or with ``accelerator="cpu"`` CPU
+        processes on gloo) runs Lightning's ``ddp_spawn`` strategy: each
+        process writes its batches' rows by dataset index, so the entry is in
+        dataset order and byte-identical to one process (on the CPU, one with
+        a rank's ``cores // devices`` threads: the thread count moves the last
+        bits; tests/integration/test_ddp.py). On a GPU-less machine asked for
+        ``gpu``/``auto`` it falls back to one CPU process.
+    num_nodes : int, default=1
+        Machines of a DDP extraction. Only 1 for now: processes that SLURM
+        starts on several nodes would each take the cache's entry locks
+        before joining the process group, and wait on each other.
     precision : str, default="32-true"
         Lightning precision, e.g. ``bf16-mixed`` on a GPU; on the CPU any
         other value falls back to ``32-true`` with a warning.
@@ -134,7 +144,8 @@ class ExtractionSettings:
     batch_size: int = 16
     num_workers: int | str = "auto"
     accelerator: str = "auto"
-    devices: int | str = 1
+    devices: int = 1
+    num_nodes: int = 1
     precision: str = "32-true"
     channels_last: bool = True
     progress: bool = True
@@ -152,6 +163,16 @@ class ExtractionSettings:
             raise ScaleprobeError(
                 f"extract.accelerator={self.accelerator!r} is not allowed; "
                 f"choose from {list(_ACCELERATORS)}"
+            )
+        devices = self.devices
+        if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+            raise ScaleprobeError(
+                f"extract.devices={devices!r} is not allowed; expected an integer >= 1"
+            )
+        if isinstance(self.num_nodes, bool) or self.num_nodes != 1:
+            raise ScaleprobeError(
+                f"extract.num_nodes={self.num_nodes!r} is not supported: extraction runs on one "
+                "machine (extract.devices=<n> processes there); set extract.num_nodes=1"
             )
         workers = self.num_workers
         if workers != "auto" and (
@@ -188,7 +209,10 @@ def resolve_settings(settings: ExtractionSettings) -> ExtractionSettings:
         logger.warning("extract.accelerator=%s but no CUDA device: extracting on CPU", accelerator)
     on_gpu = cuda and accelerator != "cpu"
     if not on_gpu:
-        accelerator, devices = "cpu", 1
+        if accelerator != "cpu" and devices != 1:  # GPUs asked for, none here: one process
+            logger.warning("extract.devices=%s without a GPU: extracting in one process", devices)
+            devices = 1
+        accelerator = "cpu"
         if precision not in ("32-true", "32"):
             logger.warning("extract.precision=%s needs a GPU here: using 32-true on CPU", precision)
             precision = "32-true"
@@ -473,11 +497,17 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     warnings.filterwarnings("ignore", message=".*infer the batch indices.*")
     # On a SLURM login node (srun on PATH) a plain run is not an error: no hint per extraction.
     warnings.filterwarnings("ignore", message=".*`srun` command is available.*")
-    multi = settings.accelerator == "gpu" and settings.devices not in (1, "1")
+    # More than one process: spawned here (gloo on the CPU, NCCL on GPUs), so the job
+    # around the extraction runs once; rows go to the shared memmaps by dataset index.
+    # Lightning's own environment, not SLURM's: inside a one-task SLURM job (the submitit
+    # launcher's) Lightning would otherwise take SLURM_NTASKS_PER_NODE=1 for the devices.
+    multi = int(settings.devices) > 1
     return pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
+        num_nodes=settings.num_nodes,
         strategy="ddp_spawn" if multi else "auto",
+        plugins=[LightningEnvironment()] if multi else None,
         precision=settings.precision,
         logger=False,
         callbacks=callbacks,

@@ -35,6 +35,7 @@ from src.features.graph import feature_extractor, graph_node_names
 from src.features.reduce import Reduction, reduce_node, resolve_layout, token_info
 
 __all__ = [
+    "ALL_LAYERS",
     "LAST_STAGE",
     "GraphNodes",
     "LayerRow",
@@ -44,6 +45,7 @@ __all__ = [
     "main",
     "reduced_nodes",
     "resolve_layer",
+    "scan_blocks",
 ]
 
 
@@ -53,6 +55,9 @@ def _random_model(spec: BackboneSpec) -> nn.Module:
 
 #: The layer name of a timm model's last feature stage (its ``feature_info``).
 LAST_STAGE = "last_stage"
+
+#: ``layer=all``: every named block of the backbone (:func:`scan_blocks`), as a sweep.
+ALL_LAYERS = "all"
 
 
 class GraphNodes(NamedTuple):
@@ -103,6 +108,11 @@ def resolve_layer(backbone: BackboneSpec | str, layer: str) -> str:
     layer of ``backbone=timm``).
     """
     spec = get_backbone_spec(backbone)
+    if layer == ALL_LAYERS:
+        raise ScaleprobeError(
+            f"layer={ALL_LAYERS} scans every block of {spec.name}, one job per layer: run it as "
+            f"a sweep, `python -m src.run -m layer={ALL_LAYERS}`"
+        )
     nodes, blocks, stages = _graph_nodes(spec)
     aliases = {**stages, **spec.layer_aliases}
     if layer in aliases:
@@ -114,6 +124,67 @@ def resolve_layer(backbone: BackboneSpec | str, layer: str) -> str:
         f"{[*aliases, *blocks]} or any node that "
         f"`python -m src.features.layers {_listing_argument(spec)} --all` lists"
     )
+
+
+def _blocks_of(model: nn.Module, nodes: frozenset[str]) -> list[str]:
+    """Return the named blocks of a model, in network order (see :func:`scan_blocks`)."""
+    modules = dict(model.named_modules())
+
+    def sequential(name: str) -> bool:
+        return isinstance(modules[name], nn.Sequential) and name.split(".")[0] not in _HEADS
+
+    def children(name: str) -> list[str]:
+        prefix = f"{name}." if name else ""
+        return [f"{prefix}{child}" for child, _ in modules[name].named_children()]
+
+    top = [name for name in children("") if sequential(name) and name in nodes]
+    if len(top) >= 3:  # ResNet: layer1 .. layer4
+        return top
+    for depth in range(1, 4):
+        found = [
+            name for name in modules if name.count(".") == depth - 1 and name and sequential(name)
+        ]
+        found = [name for name in found if len(children(name)) >= 2]
+        if found:
+            best = max(found, key=lambda name: len(children(name)))  # first of the longest
+            return [child for child in children(best) if child in nodes]
+    return []
+
+
+@functools.cache
+def _scan_blocks_of(library: str, builder: str, kwargs_json: str) -> tuple[str, ...]:
+    kwargs = json.loads(kwargs_json)
+    spec = BackboneSpec(name=builder, library=library, builder=builder, builder_kwargs=kwargs)
+    return tuple(_blocks_of(_random_model(spec), _graph_nodes(spec).nodes))
+
+
+def scan_blocks(backbone: BackboneSpec | str) -> list[str]:
+    """Return the layers ``layer=all`` scans: every named block of the backbone, in order.
+
+    The spec's aliases when it has them (InceptionV3's Keras ``mixed0`` ..
+    ``mixed10``); else three or more top-level ``Sequential`` stages (ResNet's
+    ``layer1`` .. ``layer4``); else the children of the shallowest, longest
+    ``Sequential`` outside the head (EfficientNet-Lite0's ``blocks.0`` ..
+    ``blocks.6``, a ViT's encoder layers, ConvNeXt's ``stages.0`` .. ``stages.3``).
+    Raises the one-line error when none is found, naming ``layer.name=<list>``.
+    """
+    spec = get_backbone_spec(backbone)
+    if spec.layer_aliases:
+        order = {name: i for i, name in enumerate(graph_node_names(_random_model(spec)))}
+        depth = {
+            alias: max(i for n, i in order.items() if n == node or n.startswith(f"{node}."))
+            for alias, node in spec.layer_aliases.items()
+        }
+        return sorted(spec.layer_aliases, key=depth.__getitem__)
+    kwargs = json.dumps(dict(spec.builder_kwargs), sort_keys=True)
+    blocks = list(_scan_blocks_of(spec.library, spec.builder, kwargs))
+    if not blocks:
+        raise ScaleprobeError(
+            f"layer=all finds no named blocks in {spec.name}; list the layers to scan, "
+            f"layer.name=<a>,<b>,... from `python -m src.features.layers "
+            f"{_listing_argument(spec)}`"
+        )
+    return blocks
 
 
 def reduced_nodes(

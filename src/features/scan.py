@@ -17,7 +17,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src.errors import ScaleprobeError
 from src.features.backbones import (
@@ -28,9 +28,18 @@ from src.features.backbones import (
     create_backbone_spec,
 )
 from src.features.graph import graph_node_names
-from src.features.layers import resolve_layer
+from src.features.layers import ALL_LAYERS, resolve_layer, scan_blocks
 
-__all__ = ["SCAN_LAYERS_ENV", "layer_depth", "scan_group", "scan_layers", "sweep_layer_union"]
+__all__ = [
+    "SCAN_LAYERS_ENV",
+    "expand_all_layers",
+    "layer_depth",
+    "scan_group",
+    "scan_layers",
+    "sweep_layer_union",
+]
+
+_BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 SCAN_LAYERS_ENV = "SCALEPROBE_SCAN_LAYERS"
 
@@ -44,6 +53,38 @@ def scan_group(cfg: DictConfig) -> str:
     }
     text = json.dumps(shared, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def expand_all_layers(config: DictConfig) -> list[str] | None:
+    """Turn a sweep's ``layer=all`` into one job per named block of its backbone.
+
+    Called by the sweep callback before it lists the jobs: the expansion is
+    written into ``hydra.sweeper.params`` as ``layer.name=<blocks>``, which
+    Hydra's basic sweeper reads only after the callback returns, so every
+    launcher (joblib, submitit) gets one job per layer and the union of
+    :func:`sweep_layer_union` covers them all. Returns the layers (``None``
+    when the sweep's layer is not ``all``).
+
+    Raises
+    ------
+    ScaleprobeError
+        Under another sweeper (an optimizer chooses its own jobs), or for a
+        backbone without named blocks (:func:`src.features.layers.scan_blocks`).
+    """
+    if config.get("layer") is None or config.layer.get("name") != ALL_LAYERS:
+        return None
+    sweeper = config.hydra.sweeper
+    if sweeper.get("_target_") != _BASIC_SWEEPER:
+        raise ScaleprobeError(
+            f"layer={ALL_LAYERS} needs Hydra's basic sweeper (hydra/sweeper=basic); "
+            f"this sweep uses {sweeper.get('_target_')}: list the layers as layer.name=<a>,<b>"
+        )
+    layers = scan_blocks(create_backbone_spec(config.backbone))
+    with read_write(sweeper), open_dict(sweeper):
+        params = dict(sweeper.get("params") or {})
+        params["layer.name"] = ",".join(layers)
+        sweeper.params = params
+    return layers
 
 
 def sweep_layer_union(jobs: Sequence[DictConfig]) -> dict[str, list[str]]:

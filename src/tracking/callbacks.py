@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from src.atomic import atomic_write_text
 from src.errors import exit_on_user_error
-from src.features.scan import SCAN_LAYERS_ENV, sweep_layer_union
+from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, sweep_layer_union
 from src.tracking.log import check_store_present, create_parent_run, end_run
 from src.tracking.query import child_statuses, list_child_runs, sweep_summary
 from src.tracking.store import (
@@ -109,6 +109,7 @@ class MlflowSweepCallback(Callback):
 
         with exit_on_user_error():
             validate_config(config)
+            expand_all_layers(config)  # layer=all: one job per block of the backbone
             # Every job's own config, before any job runs or the store is touched:
             # a bad value in the last job must not cost the first jobs' compute.
             jobs = list_sweep_jobs(config)
