@@ -163,8 +163,8 @@ PidFile={base}/slurmdbd.pid
     return conf
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster() -> Iterator[Cluster]:
+@pytest.fixture(scope="module", name="slurm_cluster")
+def slurm_cluster_fixture() -> Iterator[Cluster]:
     """Start the cluster (≈ 15 s), yield it, and stop every daemon it started."""
     missing = _missing()
     if missing:
@@ -246,3 +246,24 @@ def slurm_cluster() -> Iterator[Cluster]:
             if name in processes:
                 _stop(processes[name])
         shutil.rmtree(base, ignore_errors=True)
+
+
+class StallJob:
+    """Hydra callback that holds one job of a sweep until it is cancelled (the scancel test).
+
+    ``+hydra.callbacks.stall._target_=slurm_cluster.StallJob`` with ``alpha`` and
+    ``flag``: the job whose alpha it is writes its SLURM job id to ``flag``,
+    then sleeps; the others run as usual. It runs in the job, so the module
+    must be importable there (PYTHONPATH, which submitit passes on).
+    """
+
+    def __init__(self, alpha: float, flag: str) -> None:
+        self.alpha = float(alpha)
+        self.flag = Path(flag)
+
+    def on_job_start(self, config, **kwargs) -> None:
+        """Stall the chosen job: say which SLURM job it is, then wait to be killed."""
+        if float(config.alpha) != self.alpha:
+            return
+        self.flag.write_text(os.environ.get("SLURM_JOB_ID", "no SLURM_JOB_ID"))
+        time.sleep(600)
