@@ -100,7 +100,13 @@ def test_scancel_leaves_a_killed_child_a_failed_parent_and_names_the_job(slurm_c
         time.sleep(0.5)  # the id is written in one short write; let it land
         job_id = flag.read_text().strip()
         slurm_cluster.slurm("scancel", job_id)
-        out, err = sweep.communicate(timeout=400)
+        try:
+            out, err = sweep.communicate(timeout=400)
+        except subprocess.TimeoutExpired:
+            sweep.kill()
+            out, err = sweep.communicate()
+            jobs = slurm_cluster.slurm("sacct", "-P", "-X", "-o", "JobID,State,ExitCode,Elapsed")
+            pytest.fail(f"the sweep did not end after scancel {job_id}:\n{jobs}\n{err[-4000:]}")
     finally:
         if sweep.poll() is None:
             sweep.kill()
