@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ __all__ = ["AccountedLauncher", "JobFailure", "check_launcher"]
 logger = logging.getLogger(__name__)
 
 # SLURM (sacct) and submitit-local states of a job stopped from outside rather than failing.
+STATE_POLL_S = 10.0  # how often a waiting sweep asks SLURM for its jobs' states
 _KILLED_STATES = ("CANCELLED", "TIMEOUT", "PREEMPTED", "INTERRUPTED", "DEADLINE")
 
 
@@ -106,6 +108,22 @@ class JobFailure:
     def line(self) -> str:
         """Return the one line the sweep prints for this job."""
         return f"job #{self.num} ({self.overrides}): {self.status}: {self.reason}"
+
+
+def _wait_all(jobs: Sequence[Any]) -> None:
+    """Wait for every job, asking the scheduler at least every STATE_POLL_S seconds.
+
+    A job that ends without a result (cancelled, killed) is seen only through
+    sacct, which submitit alone asks less and less often (half the time since
+    submission, up to 10 min apart): a job cancelled late in a long sweep
+    would keep the sweep waiting that long. One forced query refreshes them all.
+    """
+    while True:
+        left = [job for job in jobs if not job.done()]
+        if not left:
+            return
+        time.sleep(STATE_POLL_S)
+        left[0].done(force_check=True)
 
 
 def _failure(job: Any, num: int, overrides: str) -> JobFailure | None:
@@ -200,6 +218,7 @@ class AccountedLauncher(BaseSubmititLauncher):
             [f"job_id_for_{n}" for n in nums],
             [state] * len(nums),
         )
+        _wait_all(jobs)
         failures = [
             f
             for job, num, line in zip(jobs, nums, shown, strict=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hydra.experimental.callback import Callback
 from pipeline_repo import free_port
 
 PARTITION = "debug"
@@ -248,13 +249,15 @@ def slurm_cluster_fixture() -> Iterator[Cluster]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-class StallJob:
+class StallJob(Callback):
     """Hydra callback that holds one job of a sweep until it is cancelled (the scancel test).
 
     ``+hydra.callbacks.stall._target_=slurm_cluster.StallJob`` with ``alpha`` and
-    ``flag``: the job whose alpha it is writes its SLURM job id to ``flag``,
-    then sleeps; the others run as usual. It runs in the job, so the module
-    must be importable there (PYTHONPATH, which submitit passes on).
+    ``flag``: the job whose alpha it is writes its SLURM job id to ``flag``
+    (``<array id>_<task>``, as squeue shows it: scancel refuses a running
+    array task's raw id here), then sleeps; the others run as usual. It runs
+    in the job, so the module must be importable there (PYTHONPATH, which
+    submitit passes on).
     """
 
     def __init__(self, alpha: float, flag: str) -> None:
@@ -265,5 +268,8 @@ class StallJob:
         """Stall the chosen job: say which SLURM job it is, then wait to be killed."""
         if float(config.alpha) != self.alpha:
             return
-        self.flag.write_text(os.environ.get("SLURM_JOB_ID", "no SLURM_JOB_ID"))
+        task = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        partial = self.flag.with_suffix(".partial")
+        partial.write_text(task)
+        partial.rename(self.flag)  # the test reads the id whole
         time.sleep(600)

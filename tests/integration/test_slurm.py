@@ -97,7 +97,6 @@ def test_scancel_leaves_a_killed_child_a_failed_parent_and_names_the_job(slurm_c
             assert sweep.poll() is None, sweep.communicate()[1][-4000:]
             assert time.monotonic() < deadline, "the stalled job never started"
             time.sleep(0.5)
-        time.sleep(0.5)  # the id is written in one short write; let it land
         job_id = flag.read_text().strip()
         slurm_cluster.slurm("scancel", job_id)
         try:
