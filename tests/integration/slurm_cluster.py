@@ -268,7 +268,10 @@ class StallJob(Callback):
         """Stall the chosen job: say which SLURM job it is, then wait to be killed."""
         if float(config.alpha) != self.alpha:
             return
-        task = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        if "SLURM_ARRAY_JOB_ID" in os.environ:
+            task = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+        else:  # submitit's local executor: the job's process, for a SIGKILL
+            task = str(os.getpid())
         partial = self.flag.with_suffix(".partial")
         partial.write_text(task)
         partial.rename(self.flag)  # the test reads the id whole

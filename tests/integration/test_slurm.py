@@ -7,6 +7,8 @@ with scancel leaves a KILLED child, the parent FAILED, and a line naming it.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,3 +142,39 @@ def test_a_partition_the_cluster_lacks_stops_the_sweep_before_any_run(slurm_clus
     assert not (tmp_path / "multirun").exists()
     assert not (tmp_path / "cache").exists()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_local_launcher_sweep_with_a_sigkilled_job_fails_its_parent(tmp_path):
+    """hydra/launcher=local (no scheduler): the README's laptop command; SIGKILL one job."""
+    flag = tmp_path / "stalled.flag"
+    tests = REPO / "tests"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "SCALEPROBE_"))}
+    sweep = subprocess.Popen(
+        [sys.executable, "-m", "src.run", "-m", "hydra/launcher=local", "alpha=0,0.01",
+         "controls=[]", *TINY, "+hydra.callbacks.stall._target_=slurm_cluster.StallJob",
+         "+hydra.callbacks.stall.alpha=0.01", f"+hydra.callbacks.stall.flag={flag}"],
+        cwd=tmp_path, env={**env, "PYTHONPATH": f"{REPO}:{tests}:{tests / 'integration'}"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 400
+        while not flag.exists():
+            assert sweep.poll() is None, sweep.communicate()[1][-4000:]
+            assert time.monotonic() < deadline, "the stalled job never started"
+            time.sleep(0.5)
+        os.kill(int(flag.read_text()), signal.SIGKILL)
+        out, err = sweep.communicate(timeout=400)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            sweep.communicate()
+    assert sweep.returncode == 1, (out + err)[-4000:]
+    (line,) = [x for x in err.splitlines() if x.strip().startswith("job #")]
+    assert line.strip().startswith("job #1 (alpha=0.01 "), line
+    parent, children = _runs(tmp_path)
+    assert parent.info.status == "FAILED"
+    by_num = {c.data.tags.get("scaleprobe.job_num"): c.info.status for c in children}
+    assert by_num[None] == "FINISHED"  # job 0 logged its own child
+    assert by_num["1"] in ("KILLED", "FAILED"), by_num
+    assert len(children) == 2
+    assert len(list((tmp_path / "multirun").glob("*/*/.submitit/*/*_log.err"))) == 2
