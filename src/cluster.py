@@ -87,7 +87,11 @@ def check_launcher(launcher: Mapping[str, Any]) -> None:
     if mem_gb is not None:
         where = ["-p", str(partition)] if partition is not None else []
         sizes = _slurm_query(["sinfo", "-h", *where, "-o", "%m"]).split()
-        largest_mb = max(int(s.rstrip("+")) for s in sizes if s.rstrip("+").isdigit())
+        known_mb = [int(s.rstrip("+")) for s in sizes if s.rstrip("+").isdigit()]
+        if not known_mb:
+            scope = f" in partition {partition!r}" if partition is not None else ""
+            raise ScaleprobeError(f"sinfo lists no node{scope}: is the cluster's slurmd up?")
+        largest_mb = max(known_mb)
         if float(mem_gb) * 1024 > largest_mb:
             scope = f"partition {partition!r}" if partition is not None else "the cluster"
             raise ScaleprobeError(
