@@ -33,6 +33,7 @@ from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
 from omegaconf import DictConfig, OmegaConf
+from submitit.core.utils import FailedJobError
 
 from src.errors import ScaleprobeError
 
@@ -137,13 +138,17 @@ def _failure(job: Any, num: int, overrides: str) -> JobFailure | None:
         result = job.results()[0]
         if result.status == JobStatus.COMPLETED:
             return None
-        return JobFailure(num, overrides, "FAILED", repr(result._return_value)[:300])
+        return JobFailure(num, overrides, "FAILED", f"raised {result._return_value!r}"[:300])
     state = str(job.state)
     status = "KILLED" if state.upper().startswith(_KILLED_STATES) else "FAILED"
+    if isinstance(error, FailedJobError):  # it raised: the exception's own last line
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        reason = f"raised {lines[-1].strip() if lines else type(error).__name__}"
+    else:  # cancelled, killed, timed out: no result at all
+        reason = f"ended without a result (scheduler state {state})"
     log = (job.stderr() or "").strip().splitlines()
     said = next((line for line in reversed(log) if line.startswith("error:")), None)
-    reason = f"scheduler state {state}" + (f"; the job said: {said}" if said else "")
-    return JobFailure(num, overrides, status, reason)
+    return JobFailure(num, overrides, status, reason + (f"; the job said: {said}" if said else ""))
 
 
 def _close_failed_sweep(config: DictConfig, failures: Sequence[JobFailure], total: int) -> None:

@@ -116,7 +116,7 @@ def test_scancel_leaves_a_killed_child_a_failed_parent_and_names_the_job(slurm_c
     assert "error: 1 of 3 jobs of the sweep did not finish" in err, err[-4000:]
     (line,) = [x for x in err.splitlines() if x.strip().startswith("job #")]
     assert line.strip().startswith("job #1 (alpha=0.001 "), line
-    assert ": KILLED: scheduler state CANCELLED" in line, line
+    assert ": KILLED: ended without a result (scheduler state CANCELLED" in line, line
     parent, children = _runs(tmp_path)
     assert parent.info.status == "FAILED"
     assert parent.data.tags["scaleprobe.failed_jobs"] == "1"
@@ -171,6 +171,7 @@ def test_local_launcher_sweep_with_a_sigkilled_job_fails_its_parent(tmp_path):
     assert sweep.returncode == 1, (out + err)[-4000:]
     (line,) = [x for x in err.splitlines() if x.strip().startswith("job #")]
     assert line.strip().startswith("job #1 (alpha=0.01 "), line
+    assert "ended without a result" in line, line
     parent, children = _runs(tmp_path)
     assert parent.info.status == "FAILED"
     by_num = {c.data.tags.get("scaleprobe.job_num"): c.info.status for c in children}

@@ -117,3 +117,47 @@ def test_hydra_launcher_options_are_left_to_hydra():
     check_group_overrides(["hydra/launcher=slurm"])
     check_group_overrides(["hydra/launcher=submitit_local"])
     check_group_overrides(["hydra/launcher=joblib"])
+
+
+class _Job:
+    """What src.cluster reads of a submitit job that ended."""
+
+    def __init__(self, error, state, stderr="", result=None):
+        self._error, self.state, self._stderr, self._result = error, state, stderr, result
+
+    def exception(self):
+        return self._error
+
+    def results(self):
+        return [self._result]
+
+    def stderr(self):
+        return self._stderr
+
+
+def test_each_way_a_job_ends_is_one_line():
+    from hydra.core.utils import JobReturn, JobStatus
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from src.cluster import _failure
+
+    done = JobReturn()
+    done.status, done._return_value = JobStatus.COMPLETED, 0.9
+    assert _failure(_Job(None, "COMPLETED", result=done), 0, "alpha=0") is None
+    raised = FailedJobError("Job (task=0) failed\nTraceback ...\nValueError: boom")
+    said = "error: data.n_per_class=2 is too small\n"
+    assert _failure(_Job(raised, "FAILED", said), 1, "alpha=1").line() == (
+        "job #1 (alpha=1): FAILED: raised ValueError: boom; "
+        "the job said: error: data.n_per_class=2 is too small"
+    )
+    gone = UncompletedJobError("has not produced any output")
+    assert _failure(_Job(gone, "CANCELLED by 0"), 2, "alpha=2").line() == (
+        "job #2 (alpha=2): KILLED: ended without a result (scheduler state CANCELLED by 0)"
+    )
+    assert _failure(_Job(gone, "TIMEOUT"), 3, "alpha=3").status == "KILLED"
+    assert _failure(_Job(gone, "NODE_FAIL"), 4, "alpha=4").status == "FAILED"
+    bug = JobReturn()
+    bug.status, bug._return_value = JobStatus.FAILED, RuntimeError("a bug")
+    assert _failure(_Job(None, "COMPLETED", result=bug), 5, "alpha=5").line() == (
+        "job #5 (alpha=5): FAILED: raised RuntimeError('a bug')"
+    )
