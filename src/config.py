@@ -358,7 +358,8 @@ def check_group_overrides(overrides: Sequence[str]) -> None:
         return
     for override in overrides:
         key, sep, value = override.partition("=")
-        if not sep or "(" in value or not (_CONF_DIR / key).is_dir():
+        # hydra/ groups also hold plugins' options (hydra/launcher=joblib): Hydra checks those
+        if not sep or "(" in value or key.startswith("hydra/") or not (_CONF_DIR / key).is_dir():
             continue
         allowed = group_options(key)
         if value.strip() == "[]":  # no option of the group (controls=[]: none)

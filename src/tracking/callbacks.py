@@ -18,6 +18,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from src.atomic import atomic_write_text
+from src.cluster import check_launcher
 from src.errors import exit_on_user_error
 from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, sweep_layer_union
 from src.tracking.log import check_store_present, create_parent_run, end_run
@@ -109,6 +110,8 @@ class MlflowSweepCallback(Callback):
 
         with exit_on_user_error():
             validate_config(config)
+            # A SLURM request the cluster cannot serve (src/cluster.py), before any run exists.
+            check_launcher(config.hydra.launcher)
             expand_all_layers(config)  # layer=all: one job per block of the backbone
             # Every job's own config, before any job runs or the store is touched:
             # a bad value in the last job must not cost the first jobs' compute.
