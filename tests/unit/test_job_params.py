@@ -55,7 +55,7 @@ def test_a_new_config_key_is_logged_without_code(compose_config):
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ([], {"target": "scale"}),
+        ([], {"target": "scale", "target.area": "box"}),
         (["target=position", "target.axis=y"], {"target": "position", "target.axis": "y"}),
         (["target=aspect"], {"target": "aspect"}),
         (

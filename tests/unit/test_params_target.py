@@ -35,7 +35,7 @@ def test_a_target_and_its_keys_pass(target, args):
             "scale",
             "target.axis=y",
             r"target_args item 'target.axis=y' is not allowed for target=scale; expected "
-            r"target.<key>=<value> with a key of conf/target/scale.yaml: \[\]",
+            r"target.<key>=<value> with a key of conf/target/scale.yaml: \['area'\]",
         ),
         ("position", "axis=y", r"item 'axis=y' is not allowed for target=position"),
         ("position", "target.axis", r"item 'target.axis' is not allowed"),
