@@ -18,7 +18,9 @@ The probe is any :class:`~src.probes.base.GridProbe` (the Lasso path,
 grid is evaluated on the same splits, the whole grid for the real ratios and
 all their permutations fitted in one call, so that a grid costs little more
 than one fit. A :class:`~src.probes.memo.ProbeMemo`
-lets a sweep reuse whole evaluations and training-class fits across jobs.
+lets a sweep reuse whole evaluations and training-class fits across jobs
+in one process; a :class:`~src.probes.disk_memo.ResultStore` keeps each
+split of an evaluation on disk, so jobs in other processes share them.
 """
 
 from __future__ import annotations
@@ -375,119 +377,130 @@ def evaluate_pair(
         n_permutations=n_permutations,
     )
 
-    def compute() -> list[PairResult]:
-        return _evaluate(
-            XA, yA, XB, yB, splits, probe, alpha_grid, seed, n_permutations, inner_folds, memo,
-            pair=f"{train_class}->{test_class}",
-            what=f"{train_class}->{test_class} probes ({alpha_grid.size} "
-            f"{probe.param_name} values, {n_permutations} permutations), splits",
-        )  # fmt: skip
-
-    if memo is None and store is None:
-        return compute()
     key = content_key(
         "evaluate_pair", *_probe_key(probe), XA, yA, XB, yB, alpha_grid, same_class,
         n_splits, n_train, n_test, seed, n_permutations, inner_folds,
     )  # fmt: skip
-    stored = compute if store is None else (lambda: store.get_or_compute(key, compute))
-    results = stored() if memo is None else memo.get_or_compute(key, stored)
+    what = (
+        f"{train_class}->{test_class} probes ({alpha_grid.size} {probe.param_name} values, "
+        f"{n_permutations} permutations), splits"
+    )
+
+    def compute() -> list[PairResult]:
+        def one(i: int) -> dict[str, np.ndarray]:
+            part = _evaluate_split(
+                XA, yA, XB, yB, splits[i], i, probe, seed, n_permutations, inner_folds, memo,
+                pair=f"{train_class}->{test_class}",
+            )  # fmt: skip
+            next(ticks, None)
+            return part
+
+        ticks = log_progress(range(len(splits)), len(splits), what)  # one tick a split done here
+        next(ticks)  # starts its clock
+        if store is None:
+            parts = [one(i) for i in range(len(splits))]
+        else:  # split by split, so that processes needing this pair share its splits
+            keys = [content_key(key, "split", i) for i in range(len(splits))]
+            parts = store.get_or_compute_each(keys, one)
+        return _assemble(parts, probe, alpha_grid)
+
+    results = compute() if memo is None else memo.get_or_compute(key, compute)
     return [copy.deepcopy(r) for r in results]
 
 
-def _evaluate(
+def _evaluate_split(
     XA: np.ndarray,
     yA: np.ndarray,
     XB: np.ndarray,
     yB: np.ndarray,
-    splits: list[Split],
+    split: Split,
+    i: int,
     probe: GridProbe,
-    alpha_grid: np.ndarray,
     seed: int,
     n_permutations: int,
     inner_folds: int | None,
     memo: ProbeMemo | None,
     pair: str,
-    what: str,
+) -> dict[str, np.ndarray]:
+    """Evaluate the whole grid on split ``i``: its arrays by name, the grid on axis 0.
+
+    A split depends only on its images and ``(seed, i)``, so splits can be
+    made in any order or by another process (the on-disk store's unit).
+    """
+    rng = np.random.default_rng([seed, i])
+    Xa, ya = XA[split.train], yA[split.train]
+    Xb, yb = XB[split.test], yB[split.test]
+    perms_a, perms_b = [], []
+    for _ in range(n_permutations):
+        perms_a.append(shuffled(ya, rng))
+        perms_b.append(shuffled(yb, rng))
+    # Only the training-class fit can recur in another pair (same images).
+    fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
+    unconverged = getattr(fit_a, "n_unconverged_", 0)  # iterative probes (the MLP)
+    if unconverged:
+        logger.warning(
+            "%s split %d: %d of %d %s probe fits did not converge; raise probe.max_iter",
+            pair, i, unconverged, (1 + n_permutations) * probe.grid_values().size,
+            type(probe).__name__,
+        )  # fmt: skip
+    pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_values, n_test)
+    r2_test = r2_rows(yb, pred_b)  # (targets, n_values)
+    part = {
+        "r2_train": r2_rows(ya, fit_a.predict(Xa)[0]),  # real ratios: (n_values,)
+        "r2_test": r2_test[0],
+        "pearson_test": pearson_rows(yb, pred_b[0]),
+        "r2_test_centered": r2_centered_rows(yb, pred_b[0]),
+        "r2_test_null": r2_test[1:].T,  # (n_values, n_permutations)
+        "n_unconverged": np.asarray(unconverged),
+    }
+    if inner_folds is not None:
+        part["r2_cv"] = inner_cv_r2(probe, Xa, ya, n_folds=inner_folds, seed=seed, split=i)
+    if hasattr(fit_a, "loo_mse_"):
+        part["loo_mse"] = fit_a.loo_mse_[0]
+        part["loo_mse_null"] = fit_a.loo_mse_[1:].T
+    if not hasattr(fit_a, "coef_"):
+        return part  # no coefficients: R² and its null only
+    fit_b = clone(probe).fit(Xb, np.column_stack([yb, *perms_b]))
+    cos = cosines(fit_a.coef_, fit_b.coef_)  # (targets, n_values)
+    angle = np.degrees(np.arccos(cos))
+    part.update(
+        nnz=np.count_nonzero(fit_a.coef_[0], axis=1),
+        cos=cos[0],
+        angle_deg=angle[0],
+        angle_deg_null=angle[1:].T,
+        coef=fit_a.coef_[0],
+        coef_test=fit_b.coef_[0],
+    )
+    return part
+
+
+def _assemble(
+    parts: list[dict[str, np.ndarray]], probe: GridProbe, alpha_grid: np.ndarray
 ) -> list[PairResult]:
-    n_alphas, n_splits, d = alpha_grid.size, len(splits), XA.shape[1]
-    out = {name: np.empty((n_alphas, n_splits)) for name in METRIC_NAMES if name in _FITTED}
-    out["nnz"] = np.empty((n_alphas, n_splits), dtype=int)
-    r2_null = np.empty((n_alphas, n_splits, n_permutations))
-    angle_null = np.empty((n_alphas, n_splits, n_permutations))
-    coef = np.empty((n_alphas, n_splits, d))
-    coef_test = np.empty((n_alphas, n_splits, d))
-    linear, n_unconverged = True, 0
-    r2_cv = None if inner_folds is None else np.empty((n_alphas, n_splits))
-    loo = loo_null = None  # a probe's own leave-one-out errors (ridge)
-    for i, split in log_progress(enumerate(splits), n_splits, what):
-        rng = np.random.default_rng([seed, i])
-        Xa, ya = XA[split.train], yA[split.train]
-        Xb, yb = XB[split.test], yB[split.test]
-        perms_a, perms_b = [], []
-        for _ in range(n_permutations):
-            perms_a.append(shuffled(ya, rng))
-            perms_b.append(shuffled(yb, rng))
-        # Only the training-class fit can recur in another pair (same images).
-        fit_a = _fit(memo, probe, Xa, np.column_stack([ya, *perms_a]))
-        unconverged = getattr(fit_a, "n_unconverged_", 0)  # iterative probes (the MLP)
-        n_unconverged += unconverged
-        if unconverged:
-            logger.warning(
-                "%s split %d: %d of %d %s probe fits did not converge; raise probe.max_iter",
-                pair, i, unconverged, (1 + n_permutations) * n_alphas, type(probe).__name__,
-            )  # fmt: skip
-        pred_b = fit_a.predict(Xb)  # (1 + n_permutations targets, n_alphas, n_test)
-        r2_test = r2_rows(yb, pred_b)  # (targets, n_alphas)
-        out["r2_train"][:, i] = r2_rows(ya, fit_a.predict(Xa)[0])  # real ratios: (n_alphas,)
-        out["r2_test"][:, i] = r2_test[0]
-        out["pearson_test"][:, i] = pearson_rows(yb, pred_b[0])
-        out["r2_test_centered"][:, i] = r2_centered_rows(yb, pred_b[0])
-        r2_null[:, i] = r2_test[1:].T
-        if r2_cv is not None:
-            r2_cv[:, i] = inner_cv_r2(probe, Xa, ya, n_folds=inner_folds, seed=seed, split=i)
-        if hasattr(fit_a, "loo_mse_"):
-            if loo is None:
-                loo = np.empty((n_alphas, n_splits))
-                loo_null = np.empty((n_alphas, n_splits, n_permutations))
-            loo[:, i] = fit_a.loo_mse_[0]
-            loo_null[:, i] = fit_a.loo_mse_[1:].T
-        linear = linear and hasattr(fit_a, "coef_")
-        if not linear:
-            continue  # no coefficients: R² and its null only
-        fit_b = clone(probe).fit(Xb, np.column_stack([yb, *perms_b]))
-        cos = cosines(fit_a.coef_, fit_b.coef_)  # (targets, n_alphas)
-        angle = np.degrees(np.arccos(cos))
-        out["nnz"][:, i] = np.count_nonzero(fit_a.coef_[0], axis=1)
-        out["cos"][:, i] = cos[0]
-        out["angle_deg"][:, i] = angle[0]
-        angle_null[:, i] = angle[1:].T
-        coef[:, i] = fit_a.coef_[0]
-        coef_test[:, i] = fit_b.coef_[0]
+    """Stack the splits' arrays (splits on axis 1) into one result per grid value."""
+    stacked = {
+        name: np.stack([part[name] for part in parts], axis=1)
+        for name in parts[0]
+        if name != "n_unconverged"
+    }
+    n_unconverged = int(sum(int(part["n_unconverged"]) for part in parts))
 
-    def geometry(values: np.ndarray) -> np.ndarray | None:
-        return values.copy() if linear else None
-
-    def row(values: np.ndarray | None, j: int) -> np.ndarray | None:
-        return None if values is None else values[j].copy()
+    def row(name: str, j: int) -> np.ndarray | None:
+        return stacked[name][j].copy() if name in stacked else None
 
     return [
         PairResult(
             alpha=float(alpha_grid[j]),
-            **{
-                name: geometry(values[j]) if name in GEOMETRY_NAMES else values[j].copy()
-                for name, values in out.items()
-            },
-            coef=geometry(coef[j]),
-            coef_test=geometry(coef_test[j]),
-            r2_test_null=r2_null[j].copy(),
-            angle_deg_null=geometry(angle_null[j]),
+            **{name: row(name, j) for name in (*_FITTED, "coef", "coef_test")},
+            r2_test_null=row("r2_test_null", j),
+            angle_deg_null=row("angle_deg_null", j),
             param=probe.param_name,
             n_unconverged=n_unconverged,
-            r2_cv=row(r2_cv, j),
-            loo_mse=row(loo, j),
-            loo_mse_null=row(loo_null, j),
+            r2_cv=row("r2_cv", j),
+            loo_mse=row("loo_mse", j),
+            loo_mse_null=row("loo_mse_null", j),
         )
-        for j in range(n_alphas)
+        for j in range(alpha_grid.size)
     ]
 
 

@@ -30,7 +30,7 @@ from src.tracking.store import (
     check_reachable,
     tracking_target,
 )
-from src.tracking.sweep_jobs import compose_job, list_sweep_jobs, validate_sweep_jobs
+from src.tracking.sweep_jobs import list_sweep_jobs, validate_sweep_jobs
 
 __all__ = ["N_JOBS_TAG", "PARENT_RUN_ENV", "MlflowSweepCallback", "close_stale_parents"]
 
@@ -117,9 +117,9 @@ class MlflowSweepCallback(Callback):
             # a bad value in the last job must not cost the first jobs' compute.
             jobs = list_sweep_jobs(config)
             if jobs is not None:
-                validate_sweep_jobs(config, jobs, validate_config)
+                composed = validate_sweep_jobs(config, jobs, validate_config)
                 # One extraction pass for every layer the sweep probes (src/features/scan.py).
-                union = sweep_layer_union([compose_job(config, job) for job in jobs])
+                union = sweep_layer_union(composed)
                 os.environ[SCAN_LAYERS_ENV] = json.dumps(union)
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
@@ -140,6 +140,8 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Close the parent: FINISHED when every child finished, else FAILED."""
+        if "joblib" in str(config.hydra.launcher.get("_target_", "")):
+            _stop_idle_joblib_workers()
         os.environ.pop(SCAN_LAYERS_ENV, None)
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
         if run_id is None:
@@ -153,6 +155,19 @@ class MlflowSweepCallback(Callback):
         summary_file = config.tracking.get("summary_file")
         if summary_file:
             _write_summary(Path(summary_file), sweep_summary(target, run_id))
+
+
+def _stop_idle_joblib_workers() -> None:
+    """End the joblib launcher's worker processes now that every job has returned.
+
+    Left to loky's exit hook, each worker would tear torch down (~2 s) before
+    the sweep returns. They hold nothing: a job returns only after it logged.
+    """
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # loky's one reusable pool
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:

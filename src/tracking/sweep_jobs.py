@@ -68,8 +68,11 @@ def _varying(jobs: list[list[str]]) -> set[str]:
 
 def validate_sweep_jobs(
     config: DictConfig, jobs: list[list[str]], validate: Callable[[DictConfig], None]
-) -> None:
+) -> list[DictConfig]:
     """Compose every job of the sweep and ``validate`` it; the first bad one stops the sweep.
+
+    Returns the composed configs, in job order (composing costs ~0.2 s a job:
+    the callback reads them again instead of composing twice).
 
     Raises
     ------
@@ -80,12 +83,16 @@ def validate_sweep_jobs(
     from hydra.errors import HydraException
 
     varying = _varying(jobs)
+    composed = []
     for number, overrides in enumerate(jobs):
         shown = " ".join(o for o in overrides if o in varying) or " ".join(overrides)
         try:
-            validate(compose_job(config, overrides))
+            job = compose_job(config, overrides)
+            validate(job)
         except ScaleprobeError as error:
             raise ScaleprobeError(f"sweep job #{number} ({shown}): {error}") from None
         except HydraException as error:
             text = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
             raise ScaleprobeError(f"sweep job #{number} ({shown}): {text}") from None
+        composed.append(job)
+    return composed
