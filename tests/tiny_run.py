@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig, open_dict
 
-import src.run
+import src.job
 from src.errors import ScaleprobeError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +62,6 @@ def assert_one_line_and_nothing_cached(
         cfg.paths.cache_dir = str(tmp_path / "cache")
         cfg.paths.mlruns_dir = str(tmp_path / "mlruns")
     with pytest.raises(ScaleprobeError, match=message) as info:
-        src.run.run(cfg)
+        src.job.run(cfg)
     assert "\n" not in str(info.value)
     assert cached_entries(tmp_path / "cache") == []

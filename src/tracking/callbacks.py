@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from src.atomic import atomic_write_text
 from src.cluster import check_launcher
 from src.errors import exit_on_user_error
-from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, sweep_layer_union
+from src.tracking import joblib_workers
 from src.tracking.log import check_store_present, create_parent_run, end_run
 from src.tracking.query import child_statuses, list_child_runs, sweep_summary
 from src.tracking.store import (
@@ -99,14 +99,28 @@ class MlflowSweepCallback(Callback):
         jobs anyway (each would then log under a parent of its own), so a bug
         here is logged with its traceback and stops the sweep.
         """
+        joblib = joblib_workers.is_joblib(config.hydra.launcher)
+        # The workers import the job while this process checks the sweep.
+        started = joblib_workers.start_workers(config.hydra.launcher) if joblib else None
+        launching = False
         try:
             self._start(config)
+            if started is not None:
+                joblib_workers.wait_started(started)
+            launching = True
         except Exception:
             logger.exception("the sweep callback failed; no job was launched")
             raise SystemExit(1) from None
+        finally:
+            if started is not None and not launching:  # a bad job or store: no job will run
+                joblib_workers.stop_workers()
 
     def _start(self, config: DictConfig) -> None:
         from src.config import validate_config
+
+        # Here, not at the top: it imports torch and timm, which the parent
+        # then loads while the joblib workers start (src/run.py says why).
+        from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, sweep_layer_union
 
         with exit_on_user_error():
             validate_config(config)
@@ -120,7 +134,7 @@ class MlflowSweepCallback(Callback):
                 composed = validate_sweep_jobs(config, jobs, validate_config)
                 # One extraction pass for every layer the sweep probes (src/features/scan.py).
                 union = sweep_layer_union(composed)
-                os.environ[SCAN_LAYERS_ENV] = json.dumps(union)
+                joblib_workers.set_job_env(config, SCAN_LAYERS_ENV, json.dumps(union))
             target = tracking_target(config.tracking)
             # First contact with the store: an unreachable server must stop the sweep
             # here, in one line, not after MLflow's client retried for minutes.
@@ -135,13 +149,15 @@ class MlflowSweepCallback(Callback):
             if jobs is not None:
                 tags[N_JOBS_TAG] = str(len(jobs))
             run_id = create_parent_run(target, run_name=f"sweep {overrides}".strip(), tags=tags)
-        os.environ[PARENT_RUN_ENV] = run_id
+        joblib_workers.set_job_env(config, PARENT_RUN_ENV, run_id)
         logger.info("MLflow parent run %s at %s", run_id, target.uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Close the parent: FINISHED when every child finished, else FAILED."""
-        if "joblib" in str(config.hydra.launcher.get("_target_", "")):
-            _stop_idle_joblib_workers()
+        from src.features.scan import SCAN_LAYERS_ENV
+
+        if joblib_workers.is_joblib(config.hydra.launcher):
+            joblib_workers.stop_workers()
         os.environ.pop(SCAN_LAYERS_ENV, None)
         run_id = os.environ.pop(PARENT_RUN_ENV, None)
         if run_id is None:
@@ -155,19 +171,6 @@ class MlflowSweepCallback(Callback):
         summary_file = config.tracking.get("summary_file")
         if summary_file:
             _write_summary(Path(summary_file), sweep_summary(target, run_id))
-
-
-def _stop_idle_joblib_workers() -> None:
-    """End the joblib launcher's worker processes now that every job has returned.
-
-    Left to loky's exit hook, each worker would tear torch down (~2 s) before
-    the sweep returns. They hold nothing: a job returns only after it logged.
-    """
-    from joblib.externals.loky import reusable_executor
-
-    executor = getattr(reusable_executor, "_executor", None)  # loky's one reusable pool
-    if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
 
 
 def _write_summary(path: Path, summary: dict[str, Any]) -> None:

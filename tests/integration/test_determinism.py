@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from omegaconf import open_dict
 
+from src.job import run
 from src.probes.splits import make_splits
-from src.run import run
 
 
 def _splits(cfg):

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf, open_dict
 from tiny_run import TINY, run_tool
 
 from src.errors import ScaleprobeError
-from src.run import run
+from src.job import run
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 from tiny_run import REPO, TINY, assert_one_line_and_nothing_cached, cached_entries, run_tool
 
-import src.run
+import src.job
 from src.errors import ScaleprobeError
 from src.features import extract
 from src.features.backbones import create_backbone_spec
@@ -55,7 +55,7 @@ def _jobs(compose_config, shared_dirs, tmp_path, layers):
 def _scan(jobs, monkeypatch):
     monkeypatch.setenv(SCAN_LAYERS_ENV, json.dumps(sweep_layer_union(jobs)))
     for cfg in jobs:
-        src.run.run(cfg)
+        src.job.run(cfg)
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from torchvision.models import inception_v3
 from src.data.annotations import AnnotatedObject, Annotation, parse_voc_xml, write_voc_xml
 from src.data.synthetic import generate_synthetic_dataset
 from src.errors import ScaleprobeError
-from src.run import run
+from src.job import run
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
-import src.run
+import src.job
 
 pytestmark = pytest.mark.slow
 
@@ -67,14 +67,14 @@ def _shuffled(factors: Path, out: Path) -> Path:
 
 def test_rotation_is_decoded_and_the_shuffled_angle_stays_at_the_null(compose_config, tmp_path):
     # The relative form: factors.csv is found under data.root (target.root).
-    real = src.run.run(_config(compose_config, tmp_path, "factors.csv"))
+    real = src.job.run(_config(compose_config, tmp_path, "factors.csv"))
     floor = 1 / (N_PERMUTATIONS + 1)
     assert real["r2_test"] > 0.4, real
     assert real["r2_test_pvalue"] == pytest.approx(floor), real  # above every permutation
 
     shuffled = _shuffled(tmp_path / "rotated" / "factors.csv", tmp_path / "shuffled.csv")
     cfg = _config(compose_config, tmp_path, str(shuffled))
-    null = src.run.run(cfg)
+    null = src.job.run(cfg)
     assert null["r2_test"] < 0.1, null
     assert null["r2_test_pvalue"] > 0.2, null  # inside the null, not in its upper tail
     assert real["r2_test"] > null["r2_test"] + 0.4

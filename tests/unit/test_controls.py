@@ -9,7 +9,7 @@ from omegaconf import open_dict
 from PIL import Image
 from tiny_run import TINY, assert_one_line_and_nothing_cached
 
-import src.run
+import src.job
 from src.data.boxes import Box
 from src.data.records import ImageRecord
 from src.features.batchnorm import recalibrate_batchnorm
@@ -96,7 +96,7 @@ def test_pixel_controls_recover_a_planted_pixel_target_and_are_cached(tmp_path):
 def test_every_tiny_job_logs_its_controls_and_controls_off_logs_none(cfg_tiny):
     with open_dict(cfg_tiny):
         del cfg_tiny["hydra"]  # its sweep paths need a running Hydra job
-    summary = src.run.run(cfg_tiny)
+    summary = src.job.run(cfg_tiny)
     for name in ("r2_test_random_weights", "r2_test_pixels", "r2_test_pixels_histogram"):
         assert np.isfinite(summary[name]), name
     gap = summary["r2_test_gap_random_weights"]
@@ -106,7 +106,7 @@ def test_every_tiny_job_logs_its_controls_and_controls_off_logs_none(cfg_tiny):
     assert summary["r2_test_gap_pixels_ci95"] >= 0
     with open_dict(cfg_tiny):
         del cfg_tiny["controls"]
-    off = src.run.run(cfg_tiny)
+    off = src.job.run(cfg_tiny)
     assert not [k for k in off if "random_weights" in k or "pixels" in k]
     assert off["r2_test"] == summary["r2_test"]
 

@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import open_dict
 
-import src.run
+import src.job
 from src.tracking import job_log
 from src.tracking.job_params import job_params
 
@@ -85,7 +85,7 @@ def test_a_run_logs_the_config_params_and_reads_provenance_once(cfg_tiny, monkey
     monkeypatch.setattr(job_log, "provenance", lambda: calls.append(1) or real())
     with open_dict(cfg_tiny):
         del cfg_tiny["hydra"]  # its sweep paths need a running Hydra job
-    src.run.run(cfg_tiny)
+    src.job.run(cfg_tiny)
     assert len(calls) == 1
     client = MlflowClient(tracking_uri=cfg_tiny.tracking.uri)
     experiment = client.get_experiment_by_name("scaleprobe")

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import open_dict
 
 from src.errors import ScaleprobeError
-from src.run import run
+from src.job import run
 from src.tracking.store import TrackingTarget, check_reachable
 
 
