@@ -14,7 +14,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from src.errors import ScaleprobeError
 
-__all__ = ["RULES", "Rule", "check_group_overrides", "group_options", "validate_config"]
+__all__ = [
+    "RULES",
+    "Rule",
+    "check_group_overrides",
+    "group_options",
+    "validate_config",
+    "validate_job_config",
+]
 
 _CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 _POLICIES = ("single", "largest", "union")
@@ -273,6 +280,23 @@ def _check_number(
     high = maximum is not None and (value >= maximum if exclusive else value > maximum)
     if low or high:
         raise ScaleprobeError(f"{key}={value!r} is out of range; expected a value {allowed}")
+
+
+def validate_job_config(cfg: DictConfig) -> None:
+    """Check a probe job's config: :func:`validate_config`, and what only a job refuses.
+
+    A job runs once, so it cannot be one of the processes srun starts on
+    every node for ``extract.num_nodes>1``; ``python -m src.prepare`` is.
+    """
+    validate_config(cfg)
+    nodes = cfg.extract.get("num_nodes", 1)
+    if nodes != 1:
+        raise ScaleprobeError(
+            f"extract.num_nodes={nodes!r} extracts under python -m src.prepare, which every "
+            f"srun task runs (srun --nodes={nodes} --ntasks-per-node=<devices> python -m "
+            f"src.prepare extract.num_nodes={nodes} ...); a probe job runs once: fill the "
+            "cache that way, then run the job with extract.num_nodes=1"
+        )
 
 
 def validate_config(cfg: DictConfig) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from src.config import validate_config
+from src.config import validate_job_config
 from src.data.sources import load_records_with_counts, log_probed
 from src.features.backbones import create_backbone_spec
 from src.features.classes import class_features_from_config
@@ -91,7 +91,7 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     Without ``parent_run_id`` (a single run, not a sweep) the parent is
     created at the end, after all the work succeeded, so a failed run logs nothing.
     """
-    validate_config(cfg)
+    validate_job_config(cfg)
     store = tracking_target(cfg.tracking)
     check_reachable(store)
     if parent_run_id is not None:

@@ -47,6 +47,7 @@ from src.features.cache import (
     storage_error,
 )
 from src.features.graph import feature_extractor
+from src.features.launched import LaunchedWorld, launched_world
 from src.features.layers import feature_dims
 from src.features.reduce import Reduction, reduce_node, token_info
 
@@ -119,9 +120,10 @@ class ExtractionSettings:
         bits; tests/integration/test_ddp.py). On a GPU-less machine asked for
         ``gpu``/``auto`` it falls back to one CPU process.
     num_nodes : int, default=1
-        Machines of a DDP extraction. Only 1 for now: processes that SLURM
-        starts on several nodes would each take the cache's entry locks
-        before joining the process group, and wait on each other.
+        Machines of a DDP extraction. Above 1, srun or torchrun starts
+        ``devices`` processes on each node, every one running the same
+        ``python -m src.prepare``; rank 0 decides and commits, the others
+        write their share of the rows (:mod:`src.features.launched`).
     precision : str, default="32-true"
         Lightning precision, e.g. ``bf16-mixed`` on a GPU; on the CPU any
         other value falls back to ``32-true`` with a warning.
@@ -169,10 +171,10 @@ class ExtractionSettings:
             raise ScaleprobeError(
                 f"extract.devices={devices!r} is not allowed; expected an integer >= 1"
             )
-        if isinstance(self.num_nodes, bool) or self.num_nodes != 1:
+        nodes = self.num_nodes
+        if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
             raise ScaleprobeError(
-                f"extract.num_nodes={self.num_nodes!r} is not supported: extraction runs on one "
-                "machine (extract.devices=<n> processes there); set extract.num_nodes=1"
+                f"extract.num_nodes={nodes!r} is not allowed; expected an integer >= 1"
             )
         workers = self.num_workers
         if workers != "auto" and (
@@ -329,6 +331,7 @@ class PooledFeatures(pl.LightningModule):
         super().__init__()
         self.nodes = list(nodes)
         self.reduction = reduction or Reduction()
+        self.family = family
         self.tokens = token_info(model, family)
         self.size = preprocessing.size
         self.extractor = feature_extractor(model, self.nodes)
@@ -487,7 +490,9 @@ def _worker_context() -> str | None:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
-def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
+def _trainer(
+    settings: ExtractionSettings, callbacks: list[Any], launched: LaunchedWorld | None
+) -> pl.Trainer:
     # Lightning's banner lines (GPU available, tips) drown the run's own log.
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
@@ -501,13 +506,18 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     # around the extraction runs once; rows go to the shared memmaps by dataset index.
     # Lightning's own environment, not SLURM's: inside a one-task SLURM job (the submitit
     # launcher's) Lightning would otherwise take SLURM_NTASKS_PER_NODE=1 for the devices.
+    # Ranks that srun or torchrun started (several nodes) are joined, not spawned.
     multi = int(settings.devices) > 1
+    if launched is not None:
+        strategy, plugins = "ddp", [launched.env]
+    else:
+        strategy, plugins = ("ddp_spawn", [LightningEnvironment()]) if multi else ("auto", None)
     return pl.Trainer(
         accelerator=settings.accelerator,
         devices=settings.devices,
         num_nodes=settings.num_nodes,
-        strategy="ddp_spawn" if multi else "auto",
-        plugins=[LightningEnvironment()] if multi else None,
+        strategy=strategy,
+        plugins=plugins,
         precision=settings.precision,
         logger=False,
         callbacks=callbacks,
@@ -519,14 +529,8 @@ def _trainer(settings: ExtractionSettings, callbacks: list[Any]) -> pl.Trainer:
     )
 
 
-def _extract_pending(
-    module: PooledFeatures,
-    records: Sequence[ImageRecord],
-    partials: Mapping[str, PartialEntry],
-    preprocessing: Preprocessing,
-    settings: ExtractionSettings,
-) -> None:
-    """Extract every batch not yet done in ``partials`` (all share one batch layout)."""
+def _pending_batches(partials: Mapping[str, PartialEntry]) -> list[tuple[int, range]]:
+    """Return the batches (number, dataset rows) not yet done in every one of ``partials``."""
     first = next(iter(partials.values()))
     done = np.ones(first.n_batches, dtype=bool)
     for partial in partials.values():
@@ -538,6 +542,19 @@ def _extract_pending(
             first.n_batches - len(pending),
             first.n_batches,
         )
+    return pending
+
+
+def _extract_pending(
+    module: PooledFeatures,
+    records: Sequence[ImageRecord],
+    partials: Mapping[str, PartialEntry],
+    pending: Sequence[tuple[int, range]],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+    launched: LaunchedWorld | None = None,
+) -> None:
+    """Extract the ``pending`` batches of ``partials`` (all share one batch layout)."""
     if not pending:
         return
     dataset = RecordImages(records, preprocessing.size, pending, encoded=settings.gpu_decode)
@@ -558,7 +575,8 @@ def _extract_pending(
         on_bad_image=settings.on_bad_image,
         checkpoint_s=settings.checkpoint_s,
     )
-    _trainer(settings, [writer]).predict(module, dataloaders=loader, return_predictions=False)
+    trainer = _trainer(settings, [writer], launched)
+    trainer.predict(module, dataloaders=loader, return_predictions=False)
 
 
 def feature_fields(
@@ -694,6 +712,37 @@ def ensure_features(
         reduction=reduction,
     )
     keys = {node: entry_key(fields[node]) for node in nodes}
+    launched = launched_world(int(settings.devices), int(settings.num_nodes))
+    if launched is None:
+        return _ensure_here(cache, build_model, keys, fields, records, preprocessing, settings)
+    launched.connect("nccl" if settings.accelerator == "gpu" else "gloo")
+    if launched.rank > 0:
+        return _follow_rank0(launched, cache, build_model, keys, fields, records, preprocessing,
+                             settings)  # fmt: skip
+    try:
+        entries = _ensure_here(
+            cache, build_model, keys, fields, records, preprocessing, settings, launched
+        )
+    except BaseException:
+        launched.send_failure()
+        raise
+    launched.send_nothing()
+    launched.barrier()  # every entry committed: the other ranks read them back
+    return entries
+
+
+def _ensure_here(
+    cache: FeatureCache,
+    build_model: Callable[[], nn.Module],
+    keys: Mapping[str, str],
+    fields: Mapping[str, dict[str, Any]],
+    records: Sequence[ImageRecord],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+    launched: LaunchedWorld | None = None,
+) -> dict[str, CacheEntry]:
+    """Look the entries up, and extract the missing ones under their locks (rank 0's part)."""
+    nodes = list(keys)
     entries = {node: cache.load(keys[node]) for node in nodes}
     missing = [node for node in nodes if entries[node] is None]
     if not missing:
@@ -710,10 +759,52 @@ def ensure_features(
         if missing:
             entries.update(
                 _extract_entries(
-                    cache, build_model, missing, keys, fields, records, preprocessing, settings
+                    cache,
+                    build_model,
+                    missing,
+                    keys,
+                    fields,
+                    records,
+                    preprocessing,
+                    settings,
+                    launched,
                 )
             )
     return entries  # type: ignore[return-value]
+
+
+def _follow_rank0(
+    launched: LaunchedWorld,
+    cache: FeatureCache,
+    build_model: Callable[[], nn.Module],
+    keys: Mapping[str, str],
+    fields: Mapping[str, dict[str, Any]],
+    records: Sequence[ImageRecord],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+) -> dict[str, CacheEntry]:
+    """On a rank above 0: extract its share of what rank 0 orders, then read the entries back."""
+    order = launched.receive()
+    if order is not None:
+        partials, pending = order
+        if not all(p.path.is_dir() for p in partials.values()):
+            raise _not_shared(cache, launched)
+        module = _pooled_features(build_model(), list(partials), fields, preprocessing, settings)
+        _extract_pending(module, records, partials, pending, preprocessing, settings, launched)
+        launched.barrier()  # this rank's rows and progress are on disk: rank 0 commits
+    launched.barrier()
+    entries = {node: cache.load(key) for node, key in keys.items()}
+    if any(entry is None for entry in entries.values()):
+        raise _not_shared(cache, launched)
+    return entries  # type: ignore[return-value]
+
+
+def _not_shared(cache: FeatureCache, launched: LaunchedWorld) -> ScaleprobeError:
+    return ScaleprobeError(
+        f"rank {launched.rank} does not see rank 0's cache entries under "
+        f"paths.cache_dir={str(cache.root)!r}: across nodes the cache must be on storage "
+        "every node mounts at the same path"
+    )
 
 
 def _check_bad_image_policy(entries: Iterable[CacheEntry], on_bad_image: str) -> None:
@@ -738,6 +829,25 @@ def _check_bad_image_policy(entries: Iterable[CacheEntry], on_bad_image: str) ->
             )
 
 
+def _pooled_features(
+    model: nn.Module,
+    nodes: Sequence[str],
+    fields: Mapping[str, dict[str, Any]],
+    preprocessing: Preprocessing,
+    settings: ExtractionSettings,
+) -> PooledFeatures:
+    """Build the predict module of ``nodes``, reducing their outputs as their key fields say."""
+    first = fields[nodes[0]]
+    return PooledFeatures(
+        model,
+        list(nodes),
+        preprocessing,
+        channels_last=settings.channels_last,
+        reduction=Reduction(first.get("layout", "auto"), first.get("pooling", "mean")),
+        family=str(first.get("builder", "")),
+    )
+
+
 def _extract_entries(
     cache: FeatureCache,
     build_model: Callable[[], nn.Module],
@@ -747,25 +857,21 @@ def _extract_entries(
     records: Sequence[ImageRecord],
     preprocessing: Preprocessing,
     settings: ExtractionSettings,
+    launched: LaunchedWorld | None = None,
 ) -> dict[str, CacheEntry]:
-    """Extract ``nodes`` (their locks held) into partials and commit them."""
+    """Extract ``nodes`` (their locks held) into partials and commit them.
+
+    In a launched world (rank 0) the other ranks are sent the open partials
+    and their pending batches, extract their share, and are waited for
+    before the commit.
+    """
     model = build_model()
-    first = fields[nodes[0]]
-    reduction = Reduction(first.get("layout", "auto"), first.get("pooling", "mean"))
-    family = str(first.get("builder", ""))
     # One trace of the model serves the dims and the extraction (a trace costs as much
     # as a batch of a small network's forward passes).
-    module = PooledFeatures(
-        model,
-        list(nodes),
-        preprocessing,
-        channels_last=settings.channels_last,
-        reduction=reduction,
-        family=family,
-    )
+    module = _pooled_features(model, nodes, fields, preprocessing, settings)
     dims = module.feature_dims()
     if set(dims) != set(nodes):  # two names of one graph node: trace them apart
-        dims = feature_dims(model, list(nodes), preprocessing.size, reduction, family)
+        dims = feature_dims(model, list(nodes), preprocessing.size, module.reduction, module.family)
     logger.info(
         "extracting %s of %s (weights=%s) for %d images of %s",
         ", ".join(nodes),
@@ -793,7 +899,12 @@ def _extract_entries(
             for partial in partials.values():
                 cache.discard(partial)
             open_all()
-        _extract_pending(module, records, partials, preprocessing, settings)
+        pending = _pending_batches(partials)
+        if launched is not None:
+            launched.send((partials, pending))
+        _extract_pending(module, records, partials, pending, preprocessing, settings, launched)
+        if launched is not None:
+            launched.barrier()  # every rank's rows and progress are on disk
         entries = {}
         for node, partial in partials.items():
             meta = {

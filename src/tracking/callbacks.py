@@ -116,14 +116,14 @@ class MlflowSweepCallback(Callback):
                 joblib_workers.stop_workers()
 
     def _start(self, config: DictConfig) -> None:
-        from src.config import validate_config
+        from src.config import validate_job_config
 
         # Here, not at the top: it imports torch and timm, which the parent
         # then loads while the joblib workers start (src/run.py says why).
         from src.features.scan import SCAN_LAYERS_ENV, expand_all_layers, sweep_layer_union
 
         with exit_on_user_error():
-            validate_config(config)
+            validate_job_config(config)
             # A SLURM request the cluster cannot serve (src/cluster.py), before any run exists.
             check_launcher(config.hydra.launcher)
             expand_all_layers(config)  # layer=all: one job per block of the backbone
@@ -131,7 +131,7 @@ class MlflowSweepCallback(Callback):
             # a bad value in the last job must not cost the first jobs' compute.
             jobs = list_sweep_jobs(config)
             if jobs is not None:
-                composed = validate_sweep_jobs(config, jobs, validate_config)
+                composed = validate_sweep_jobs(config, jobs, validate_job_config)
                 # One extraction pass for every layer the sweep probes (src/features/scan.py).
                 union = sweep_layer_union(composed)
                 joblib_workers.set_job_env(config, SCAN_LAYERS_ENV, json.dumps(union))

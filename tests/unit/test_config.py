@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from src.config import validate_config
+from src.config import validate_config, validate_job_config
 from src.errors import ScaleprobeError
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[2] / "conf/experiment").glob("*.yaml"))
@@ -80,3 +80,13 @@ def test_bad_values_name_the_key_and_what_is_allowed(key, value, message, compos
         (OmegaConf.select(cfg, parent) if parent else cfg)[leaf] = value
     with pytest.raises(ScaleprobeError, match=message.replace("(", r"\(").replace("[", r"\[")):
         validate_config(cfg)
+
+
+def test_a_probe_job_refuses_several_nodes_in_one_line_naming_src_prepare(compose_config):
+    cfg = compose_config(["extract.num_nodes=2"])
+    validate_config(cfg)  # src.prepare's check: every srun task runs it
+    with pytest.raises(ScaleprobeError, match=r"extract\.num_nodes=2 extracts under python -m "
+                       r"src\.prepare.*extract\.num_nodes=1") as info:  # fmt: skip
+        validate_job_config(cfg)
+    assert "\n" not in str(info.value)
+    validate_job_config(compose_config(["extract.num_nodes=1"]))
