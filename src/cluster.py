@@ -154,7 +154,7 @@ def _failure(job: Any, num: int, overrides: str) -> JobFailure | None:
 def _close_failed_sweep(config: DictConfig, failures: Sequence[JobFailure], total: int) -> None:
     """Give each failed job a child run in its state and close the sweep's parent FAILED."""
     from src.tracking.callbacks import PARENT_RUN_ENV  # here: callbacks imports this module
-    from src.tracking.log import end_run, get_experiment_id
+    from src.tracking.log import JOB_NUM_TAG, end_run, get_experiment_id
     from src.tracking.query import list_child_runs
     from src.tracking.store import PARENT_TAG, _client, tracking_target
 
@@ -162,23 +162,34 @@ def _close_failed_sweep(config: DictConfig, failures: Sequence[JobFailure], tota
     if parent is None:  # not a scaleprobe sweep (no callback): nothing to close
         return
     target = tracking_target(config.tracking)
-    # A job killed mid-logging leaves its child RUNNING: it will never finish.
-    for child in list_child_runs(target, parent, status="RUNNING"):
-        end_run(target, child.info.run_id, "KILLED", reason="its job ended before logging")
     client = _client(target)
+    # The child a failed job left (killed mid-logging: RUNNING; or closed by the job
+    # itself) takes the job's state, so no job has two children.
+    children = list_child_runs(target, parent)
+    left = {c.data.tags[JOB_NUM_TAG]: c for c in children if JOB_NUM_TAG in c.data.tags}
     for failure in failures:
-        run = client.create_run(
-            get_experiment_id(target),
-            run_name=f"job #{failure.num} {failure.overrides} ({failure.status})",
-            tags={
-                PARENT_TAG: parent,
-                "scaleprobe.role": "job",
-                "scaleprobe.job_num": str(failure.num),
-                "scaleprobe.overrides": failure.overrides,
-                "scaleprobe.failure": failure.reason[:5000],
-            },
-        )
-        client.set_terminated(run.info.run_id, status=failure.status)
+        tags = {
+            PARENT_TAG: parent,
+            "scaleprobe.role": "job",
+            JOB_NUM_TAG: str(failure.num),
+            "scaleprobe.overrides": failure.overrides,
+            "scaleprobe.failure": failure.reason[:5000],
+        }
+        child = left.pop(str(failure.num), None)
+        if child is None:
+            name = f"job #{failure.num} {failure.overrides} ({failure.status})"
+            made = client.create_run(get_experiment_id(target), run_name=name, tags=tags)
+            run_id = made.info.run_id
+        else:
+            run_id = child.info.run_id
+            for key, value in tags.items():
+                client.set_tag(run_id, key, value)
+        client.set_terminated(run_id, status=failure.status)
+    # Any other child left RUNNING (a job killed mid-logging) will never finish.
+    untagged = [c for c in children if JOB_NUM_TAG not in c.data.tags]
+    for child in [*left.values(), *untagged]:
+        if child.info.status == "RUNNING":
+            end_run(target, child.info.run_id, "KILLED", reason="its job ended before logging")
     nums = ",".join(str(f.num) for f in failures)
     end_run(target, parent, "FAILED", failed_jobs=nums, error=f"{len(failures)} of {total} jobs")
 

@@ -82,6 +82,16 @@ def _stable_maps(cfg: DictConfig, probe, value: float, X, y, coef):
     return stable_maps(coef, boot, threshold=cfg.stability.threshold)
 
 
+def _sweep_job_num() -> int | None:
+    """Return Hydra's number of this job in its sweep (None outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    num = HydraConfig.get().job.get("num")
+    return None if num is None else int(num)
+
+
 def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
     """Run one probe job and log it as a child MLflow run; return the mean metrics.
 
@@ -158,4 +168,5 @@ def run(cfg: DictConfig, parent_run_id: str | None = None) -> dict[str, float]:
             stable=maps,
             extra=control_metrics(result.r2_test, controls) if controls else None,
             files=job_montage(maps, X, probed, y, tmp),
+            job_num=_sweep_job_num() if parent_run_id is not None else None,
         )

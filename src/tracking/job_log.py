@@ -23,7 +23,7 @@ from src.features.checksums import sha256_file
 from src.probes.metrics import summarize
 from src.probes.protocol import PairResult
 from src.probes.stability import StableMaps
-from src.tracking.log import create_parent_run, end_run, log_child_run
+from src.tracking.log import JOB_NUM_TAG, create_parent_run, end_run, log_child_run
 from src.tracking.store import TrackingTarget
 
 __all__ = ["log_job", "provenance", "result_summary"]
@@ -110,6 +110,7 @@ def log_job(
     stable: StableMaps | None = None,
     extra: Mapping[str, np.ndarray] | None = None,
     files: Mapping[str, str | Path] | None = None,
+    job_num: int | None = None,
 ) -> dict[str, float]:
     """Log the job as a child run of ``parent_run_id``; return its summary.
 
@@ -117,7 +118,8 @@ def log_job(
     the artifact ``stability.json``. ``extra``: further per-split metrics on
     the job's splits (the controls', :mod:`src.probes.controls`), logged like
     the protocol's own. ``files``: further artifacts as they are (the stable
-    maps' montage, ``stable_maps.png``).
+    maps' montage, ``stable_maps.png``). ``job_num``: the job's number in its
+    sweep, tagged on the child.
 
     Without ``parent_run_id`` (a single run, not a sweep) the parent is
     created here, after all the work succeeded, so a failed run logs nothing.
@@ -141,6 +143,7 @@ def log_job(
         tags={
             **tags,
             "scaleprobe.weights_sha256": weights_sha256,
+            **({JOB_NUM_TAG: str(job_num)} if job_num is not None else {}),
             # an iterative probe (the MLP) that hit its iteration limit says so on the run
             **(
                 {"scaleprobe.unconverged_fits": str(result.n_unconverged)}

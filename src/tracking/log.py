@@ -123,6 +123,11 @@ def fail_parent(target: TrackingTarget, run_id: str, error: str) -> None:
         logger.warning("could not mark the sweep's parent run %s FAILED: %s", run_id, lost)
 
 
+# A sweep job's number (Hydra's hydra.job.num) on its child run: the launcher that
+# accounts for failed jobs (src/cluster.py) finds the child a job left, if any.
+JOB_NUM_TAG = "scaleprobe.job_num"
+
+
 def create_parent_run(target: TrackingTarget, run_name: str, tags: Mapping[str, str]) -> str:
     """Create the sweep's parent run (RUNNING) and return its id."""
     client = _client(target)

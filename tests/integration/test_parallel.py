@@ -111,3 +111,4 @@ def test_joblib_sweep_on_cold_cache_extracts_once_and_logs_under_one_parent(tmp_
     assert len(children) == 3
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
     assert {c.info.status for c in children} == {"FINISHED"}
+    assert sorted(c.data.tags["scaleprobe.job_num"] for c in children) == ["0", "1", "2"]

@@ -175,7 +175,7 @@ def test_local_launcher_sweep_with_a_sigkilled_job_fails_its_parent(tmp_path):
     parent, children = _runs(tmp_path)
     assert parent.info.status == "FAILED"
     by_num = {c.data.tags.get("scaleprobe.job_num"): c.info.status for c in children}
-    assert by_num[None] == "FINISHED"  # job 0 logged its own child
+    assert by_num["0"] == "FINISHED"  # job 0 logged its own child, tagged with its number
     assert by_num["1"] in ("KILLED", "FAILED"), by_num
     assert len(children) == 2
     assert len(list((tmp_path / "multirun").glob("*/*/.submitit/*/*_log.err"))) == 2

@@ -161,3 +161,43 @@ def test_each_way_a_job_ends_is_one_line():
     assert _failure(_Job(None, "COMPLETED", result=bug), 5, "alpha=5").line() == (
         "job #5 (alpha=5): FAILED: raised RuntimeError('a bug')"
     )
+
+
+def test_a_failed_job_keeps_one_child_in_its_state(tmp_path, monkeypatch):
+    """Job 1 was killed mid-logging (its child RUNNING), job 2 never logged: one child each."""
+    from mlflow.tracking import MlflowClient
+    from omegaconf import OmegaConf
+
+    from src.cluster import JobFailure, _close_failed_sweep
+    from src.tracking.callbacks import PARENT_RUN_ENV
+    from src.tracking.log import JOB_NUM_TAG, create_parent_run, get_experiment_id
+    from src.tracking.query import list_child_runs
+    from src.tracking.store import PARENT_TAG, tracking_target
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    config = OmegaConf.create({"tracking": {"uri": uri, "experiment": "scaleprobe"}})
+    target = tracking_target(config.tracking)
+    parent = create_parent_run(target, "sweep", tags={})
+    client = MlflowClient(tracking_uri=uri)
+    child = {PARENT_TAG: parent, JOB_NUM_TAG: "1", "scaleprobe.role": "job"}
+    left = client.create_run(get_experiment_id(target), tags=child).info.run_id
+    done = client.create_run(get_experiment_id(target), tags={**child, JOB_NUM_TAG: "0"})
+    client.set_terminated(done.info.run_id, status="FINISHED")
+    monkeypatch.setenv(PARENT_RUN_ENV, parent)
+    failures = [
+        JobFailure(1, "alpha=0.001", "KILLED", "ended without a result"),
+        JobFailure(2, "alpha=0.01", "FAILED", "raised ValueError"),
+    ]
+    _close_failed_sweep(config, failures, total=3)
+    children = list_child_runs(target, parent)
+    by_num = {}
+    for run in children:
+        by_num.setdefault(run.data.tags[JOB_NUM_TAG], []).append(run)
+    assert sorted(by_num) == ["0", "1", "2"]
+    assert all(len(runs) == 1 for runs in by_num.values()), by_num
+    assert by_num["1"][0].info.run_id == left  # the child the job left, not another
+    assert by_num["1"][0].info.status == "KILLED"
+    assert by_num["1"][0].data.tags["scaleprobe.failure"] == "ended without a result"
+    assert by_num["2"][0].info.status == "FAILED"
+    assert by_num["0"][0].info.status == "FINISHED"
+    assert client.get_run(parent).info.status == "FAILED"
