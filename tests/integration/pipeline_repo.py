@@ -26,6 +26,7 @@ BIN = Path(sys.executable).parent
 PROJECT_FILES = (
     "conf",
     "src",
+    "hydra_plugins",
     "dvc.yaml",
     "params.yaml",
     "pyproject.toml",
