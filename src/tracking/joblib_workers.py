@@ -39,14 +39,13 @@ def start_workers(launcher: DictConfig) -> Iterator[Any]:
     :func:`wait_started`.
     """
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from joblib import Parallel, cpu_count, delayed
+    from joblib import Parallel, delayed, effective_n_jobs
 
     kwargs = OmegaConf.to_container(launcher, resolve=True)
     kwargs.pop("_target_", None)
     kwargs["backend"] = "loky"
     process_joblib_cfg(kwargs)
-    n_jobs = kwargs.get("n_jobs") or 1
-    n_workers = n_jobs if n_jobs > 0 else max(cpu_count() + 1 + n_jobs, 1)
+    n_workers = effective_n_jobs(kwargs.get("n_jobs"))  # -1: every core, as the pool sizes
     tasks = (delayed(importlib.import_module)(_JOB_MODULE) for _ in range(n_workers))
     return Parallel(**kwargs, return_as="generator_unordered")(tasks)
 
